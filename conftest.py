@@ -1,0 +1,7 @@
+"""Test session set-up: tests and notebooks run at smoke scale unless told otherwise."""
+import os
+
+os.environ.setdefault("PRETRAIN_LESSONS_SCALE", "smoke")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
