@@ -1,0 +1,46 @@
+# pretrain-lessons — every target does its own set-up and skips what is already done.
+#   make lab    set up, fetch the data, open JupyterLab on notebooks/
+#   make test   set up, fetch the data, run the whole test suite (unit tests + every notebook at smoke scale)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+export PRETRAIN_LESSONS_HOME := $(CURDIR)
+
+.PHONY: setup data lab test test-fast course bench doctor clean
+
+# The virtual environment, with the package (editable) and the tested torch/torchvision pair.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the course into $(VENV) (first time: a few minutes)…"
+	@start=$$(date +%s); \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]' && \
+	echo "Installed in $$(( $$(date +%s) - start )) s."
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Data: verified against data/manifest.json; fast when everything is already in place.
+data: $(STAMP)
+	@$(PY) -m pretrain_lessons.data fetch
+
+lab: data
+	@echo "Starting JupyterLab on notebooks/ — open the URL printed below (it holds the access token)."
+	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.root_dir=notebooks
+
+test: data
+	PRETRAIN_LESSONS_SCALE=smoke PRETRAIN_LESSONS_PROGRESS=off $(PY) -m pytest --durations=15
+
+# Unit tests only (no notebooks), for quick iterations.
+test-fast: data
+	PRETRAIN_LESSONS_SCALE=smoke $(PY) -m pytest tests -p no:nbval -o addopts=""
+
+doctor: $(STAMP)
+	@$(PY) -c "from pretrain_lessons.device import print_doctor; print_doctor()"
+
+clean:
+	rm -rf .pytest_cache notebooks/.ipynb_checkpoints
