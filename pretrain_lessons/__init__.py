@@ -18,3 +18,21 @@ def _register_nltk_data() -> None:
 
 
 _register_nltk_data()
+
+
+def start(lesson: str, assets: tuple[str, ...] = (), seed: int = 0):
+    """Begin a lesson: seed everything, make sure its data is in place, print scale and device; return the device."""
+    import torch
+
+    from . import scale
+    from .data.provision import ensure
+    from .device import get_device, seed_everything
+
+    seed_everything(seed)
+    ensure(*assets)
+    device = get_device()
+    print(f"Lesson {lesson} · scale {scale.current()} · device {device} · torch {torch.__version__.split('+')[0]} "
+          f"· {torch.get_num_threads()} CPU threads · seed {seed}")
+    if scale.current() == "smoke":
+        print("Smoke scale: tiny runs that only check the code works — the numbers below are not meaningful.")
+    return device
