@@ -55,16 +55,19 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def shard(loader, seed: int = 0):
-    """This process's share of a loader: every `world_size()`-th example, different on each rank."""
+    """This process's share of a loader: the loader's batch size is the global batch, split across processes."""
     if world_size() == 1:
         return loader
     if hasattr(loader, "shard"):
         return loader.shard(rank(), world_size())
     if not isinstance(loader, DataLoader):
         raise TypeError("Under torchrun, fit() needs a DataLoader or a TensorLoader to shard the data across processes.")
+    if loader.batch_size % world_size():
+        raise ValueError(f"batch_size {loader.batch_size} cannot be split evenly across {world_size()} processes")
     sampler = DistributedSampler(loader.dataset, num_replicas=world_size(), rank=rank(),
                                  shuffle=isinstance(loader.sampler, RandomSampler), seed=seed, drop_last=loader.drop_last)
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
+    return DataLoader(loader.dataset, batch_size=loader.batch_size // world_size(), sampler=sampler,
+                      num_workers=loader.num_workers,
                       collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last)
 
 

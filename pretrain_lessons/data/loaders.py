@@ -60,9 +60,11 @@ class TensorLoader:
             yield dict(zip(self.keys, parts)) if self.keys else tuple(parts)
 
     def shard(self, rank: int, world_size: int) -> "TensorLoader":
-        """The loader for one of several processes (used by distributed training)."""
-        return TensorLoader(*self.tensors, batch_size=self.batch_size, shuffle=self.shuffle, drop_last=self.drop_last,
-                            keys=self.keys, rank=rank, world_size=world_size)
+        """This process's part of every batch when `world_size` processes share each batch (distributed training)."""
+        if self.batch_size % world_size:
+            raise ValueError(f"batch_size {self.batch_size} cannot be split evenly across {world_size} processes")
+        return TensorLoader(*self.tensors, batch_size=self.batch_size // world_size, shuffle=self.shuffle,
+                            drop_last=self.drop_last, keys=self.keys, rank=rank, world_size=world_size)
 
 
 def _read_idx(path: Path) -> np.ndarray:
