@@ -39,6 +39,14 @@ test: data
 test-fast: data
 	PRETRAIN_LESSONS_SCALE=smoke $(PY) -m pytest tests -p no:nbval -o addopts=""
 
+# Every notebook at the default scale (cpu without a GPU) into out/course/, then reports/course.md.
+course: data
+	$(PY) -m pretrain_lessons.report
+
+# Measured comparisons (seed loop vs course loop, loop overhead, fit vs Trainer) into reports/bench.md.
+bench: data
+	$(PY) benchmarks/bench.py
+
 doctor: $(STAMP)
 	@$(PY) -c "from pretrain_lessons.device import print_doctor; print_doctor()"
 
