@@ -1,0 +1,100 @@
+"""Making models cheaper: int8 dynamic quantization, knowledge distillation, freezing, and LoRA."""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy of the model whose nn.Linear layers hold int8 weights (activations quantized on the fly)."""
+    with warnings.catch_warnings():
+        # torch.ao.quantization still works in torch 2.x but is being moved to the torchao package.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+    """α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE(student, labels) — Hinton et al. (2015).
+
+    Dividing logits by T > 1 softens both distributions so that the teacher's "dark knowledge" (how wrong
+    answers rank) reaches the student; T² keeps the gradient scale independent of T.
+    """
+    soft_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    soft_student = F.log_softmax(student_logits / temperature, dim=-1)
+    kl = F.kl_div(soft_student, soft_teacher, reduction="batchmean", log_target=True)
+    return alpha * temperature**2 * kl + (1 - alpha) * F.cross_entropy(student_logits, labels)
+
+
+class Distiller(nn.Module):
+    """Wraps a student classifier so fit() can train it on batches that also carry the teacher's logits."""
+
+    def __init__(self, student: nn.Module, temperature: float = 2.0, alpha: float = 0.5):
+        super().__init__()
+        self.student, self.temperature, self.alpha = student, temperature, alpha
+
+    def forward(self, teacher_logits: torch.Tensor | None = None, labels: torch.Tensor | None = None, **inputs):
+        logits = self.student(**inputs).logits
+        if labels is None:
+            loss = None
+        elif teacher_logits is None:
+            loss = F.cross_entropy(logits, labels)
+        else:
+            loss = distillation_loss(logits, teacher_logits, labels, self.temperature, self.alpha)
+        return {"loss": loss, "logits": logits}
+
+
+def freeze_all_but_top(model: nn.Module, n_layers: int) -> nn.Module:
+    """Freeze a BERT classifier except its top `n_layers` encoder layers, pooler and classification head."""
+    for p in model.parameters():
+        p.requires_grad = False
+    layers = model.bert.encoder.layer
+    for layer in list(layers)[len(layers) - n_layers:] if n_layers else []:
+        for p in layer.parameters():
+            p.requires_grad = True
+    for part in (model.bert.pooler, model.classifier):
+        if part is not None:
+            for p in part.parameters():
+                p.requires_grad = True
+    return model
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus a trainable low-rank update: y = W x + (α/r)·B A x (Hu et al., 2021).
+
+    B starts at zero, so at first the layer computes exactly what the pretrained one did.
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0):
+        super().__init__()
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad = False
+        self.A = nn.Parameter(torch.empty(r, base.in_features))
+        self.B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.scale = alpha / r
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale
+
+
+def add_lora(model: nn.Module, r: int = 8, alpha: float = 16.0, targets: tuple[str, ...] = ("query", "value")) -> nn.Module:
+    """Freeze the model and put LoRALinear on every nn.Linear whose name ends with one of `targets`; the
+    classification head stays trainable. Returns the same model, changed in place."""
+    for p in model.parameters():
+        p.requires_grad = False
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.Linear) and child_name in targets:
+                setattr(module, child_name, LoRALinear(child, r, alpha))
+    head = getattr(model, "classifier", None)
+    if head is not None:
+        for p in head.parameters():
+            p.requires_grad = True
+    return model
