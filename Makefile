@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 export PRETRAIN_LESSONS_HOME := $(CURDIR)
 
-.PHONY: setup data lab test test-fast course bench doctor clean
+.PHONY: setup data browser lab test test-fast course bench doctor clean
 
 # The virtual environment, with the package (editable) and the tested torch/torchvision pair.
 $(STAMP): pyproject.toml constraints.txt
@@ -32,7 +32,16 @@ lab: data
 	@echo "Starting JupyterLab on notebooks/ — open the URL printed below (it holds the access token)."
 	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.root_dir=notebooks
 
-test: data
+# The real-browser test needs Debian's chromium (Playwright comes from pip and never downloads a browser).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser test…"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+		|| echo "Could not install chromium: the browser test will be skipped (it says why)."; \
+	else echo "No /usr/bin/chromium and not root: the browser test will be skipped (install: sudo apt-get install chromium)."; fi
+
+test: data browser
 	PRETRAIN_LESSONS_SCALE=smoke PRETRAIN_LESSONS_PROGRESS=off $(PY) -m pytest --durations=15
 
 # Unit tests only (no notebooks), for quick iterations.

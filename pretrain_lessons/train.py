@@ -259,7 +259,7 @@ def _fingerprint(model: torch.nn.Module, total_steps: int) -> dict:
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write a checkpoint atomically: to a temporary file first, then renamed over the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # per process: two runs never share a half-written file
     torch.save(state, tmp)
     os.replace(tmp, path)
 
