@@ -6,7 +6,6 @@ cell tagged `colab-setup`; `python -m pretrain_lessons.colab check` fails if any
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -34,45 +33,60 @@ def badge(notebook: str, url: str | None = None) -> str:
 
 
 def setup_source(url: str | None = None) -> str:
-    """The set-up cell: in Colab it installs the course and fetches the data; anywhere else it does nothing."""
+    """The set-up cell: in Colab it installs the course and fetches the data; anywhere else it does nothing.
+
+    Each step runs until it has succeeded once, so re-running the cell after a failure (a network hiccup) picks up
+    where it stopped, and re-running it after success (or after a restart) only re-enters the checkout.
+    PRETRAIN_LESSONS_HOME points the package, and the fetch subprocess, at the checkout's data manifest.
+    Output is captured and printed because Colab does not show what subprocesses write.
+    """
     url = url or repository_url()
-    return f'''# Set-up: in Colab this installs the course and fetches its data; in a local JupyterLab it does nothing.
+    return f'''# Set-up: in Colab this installs the course and fetches its data (a few minutes, once per session);
+# in a local JupyterLab it does nothing.
 import os, subprocess, sys
-if "google.colab" in sys.modules and not os.path.isdir("{CHECKOUT}"):
-    for command in (["git", "clone", "--depth=1", "{url}", "{CHECKOUT}"],
-                    [sys.executable, "-m", "pip", "install", "--quiet", "-e", "{CHECKOUT}"],
-                    [sys.executable, "-m", "pretrain_lessons.data", "fetch"]):
-        subprocess.run(command, check=True, cwd="{CHECKOUT}" if os.path.isdir("{CHECKOUT}") else None)
 if "google.colab" in sys.modules:
-    sys.path.insert(0, "{CHECKOUT}")
-    os.chdir("{CHECKOUT}/notebooks")'''
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
+    home, ready = "{CHECKOUT}", "{CHECKOUT}/data/.colab-ready"
+    os.environ["PRETRAIN_LESSONS_HOME"] = home
+    steps = []
+    if not os.path.isdir(home):
+        steps.append(["git", "clone", "--depth=1", "{url}", home])
+    if not os.path.exists(ready):
+        steps += [[sys.executable, "-m", "pip", "install", "--quiet", "-e", home],
+                  [sys.executable, "-m", "pretrain_lessons.data", "fetch"]]
+    for command in steps:
+        print("$", " ".join(command).replace(sys.executable, "python"), flush=True)
+        done = subprocess.run(command, cwd=home if os.path.isdir(home) else None, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        print(done.stdout[-3000:])
+        done.check_returncode()
+    if steps:
+        open(ready, "w").close()
+    if home not in sys.path:
+        sys.path.insert(0, home)
+    os.chdir(home + "/notebooks")'''
 
 
 def sync(folder: Path | None = None, write: bool = True) -> list[str]:
     """Bring every notebook's badge and set-up cell in line with the repository URL; return the files that differed."""
+    import nbformat
+
     folder = folder or project_root() / "notebooks"
     url = repository_url()
     changed = []
     for path in sorted(folder.glob("*.ipynb")):
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        before = json.dumps(nb, sort_keys=True)
-        first = nb["cells"][0]
-        text = _source(first)
+        nb = nbformat.read(path, as_version=4)
+        before = [cell.source for cell in nb.cells]
+        first = nb.cells[0]
         wanted = badge(path.name, url)
-        text = BADGE_RE.sub(wanted, text) if BADGE_RE.search(text) else text.replace("\n", f"\n\n{wanted}\n", 1)
-        first["source"] = text
-        for cell in nb["cells"]:
+        text = first.source
+        first.source = BADGE_RE.sub(wanted, text) if BADGE_RE.search(text) else text.replace("\n", f"\n\n{wanted}\n", 1)
+        for cell in nb.cells:
             if "colab-setup" in cell.get("metadata", {}).get("tags", []):
-                cell["source"] = setup_source(url)
-        if json.dumps(nb, sort_keys=True) != before:
+                cell.source = setup_source(url)
+        if [cell.source for cell in nb.cells] != before:
             changed.append(path.name)
             if write:
-                path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                nbformat.write(nb, path)
     return changed
 
 
