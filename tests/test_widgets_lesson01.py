@@ -1,0 +1,34 @@
+"""Lesson 01 widgets build, and moving a control changes the loss they show."""
+import math
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from pretrain_lessons.widgets.lesson01 import logit_sliders, probability_slider, softmax_and_loss  # noqa: E402
+
+
+def test_probability_slider_label_follows_the_slider():
+    box = probability_slider(0.5)
+    assert f"{math.log(2):.3f}" in box.label.value
+    box.slider.value = 0.1
+    assert f"{-math.log(0.1):.3f}" in box.label.value
+    assert "0.10" in box.label.value
+
+
+def test_logit_sliders_show_softmax_and_loss():
+    box = logit_sliders((2.0, 1.0, 0.1), true_class=0)
+    before = box.label.value
+    assert "0.417" in before           # −log softmax([2, 1, 0.1])[0]
+    box.sliders[0].value = -2.0
+    assert box.label.value != before
+    box.choice.value = 1
+    probs, loss = softmax_and_loss([-2.0, 1.0, 0.1], 1)
+    assert f"{loss:.3f}" in box.label.value
+
+
+def test_softmax_and_loss_values():
+    probs, loss = softmax_and_loss([0.0, 0.0, 0.0], 2)
+    assert probs == pytest.approx([1 / 3] * 3)
+    assert loss == pytest.approx(math.log(3))
