@@ -1,0 +1,116 @@
+"""Exercises of 04_bert_mlm_pretraining: MLM labels, how many tokens are masked, what a perplexity ratio means."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .core import Exercise, Incorrect, call
+
+# ---------------------------------------------------------------- q1: labels for the masked language model
+
+
+def _check_q1(fn):
+    if not callable(fn):
+        raise Incorrect("give a function mlm_labels(input_ids, chosen).")
+    ids = torch.tensor([[2, 17, 23, 41, 3], [2, 99, 5, 8, 3]])
+    chosen = torch.tensor([[False, True, False, False, False], [False, False, True, True, False]])
+    got = call(fn, ids.clone(), chosen.clone())
+    if not isinstance(got, torch.Tensor):
+        raise Incorrect(f"return a tensor; you returned {type(got).__name__}.")
+    expected = torch.tensor([[-100, 17, -100, -100, -100], [-100, -100, 5, 8, -100]])
+    if got.shape != expected.shape:
+        raise Incorrect(f"labels must have the shape of input_ids {tuple(ids.shape)}; yours have {tuple(got.shape)}.")
+    if torch.equal(got, ids):
+        raise Incorrect("these labels are the input itself — seed 001's bug: every position is a target, so the model "
+                        "learns to copy. Only chosen positions get a label; the rest get −100.")
+    if torch.equal(got, torch.where(chosen, torch.zeros_like(ids), ids)) or (got[~chosen] != -100).any():
+        raise Incorrect("positions that were not chosen must be −100, the index cross_entropy ignores (0 would be "
+                        "a real token: [PAD]).")
+    if not torch.equal(got, expected):
+        raise Incorrect("at the chosen positions the label is the original token id from input_ids.")
+
+
+q1 = Exercise(
+    name="q1",
+    question=("Write `mlm_labels(input_ids, chosen)`: the labels of masked language modelling, given the original "
+              "token ids and a boolean tensor `chosen` of the same shape (the 15 % of positions picked for prediction)."),
+    checker=_check_q1,
+    hint_text="torch.where(condition, a, b) picks from a where the condition holds and from b elsewhere; b can be "
+              "torch.full_like(input_ids, -100).",
+    solution_code=("import torch\n\ndef mlm_labels(input_ids, chosen):\n"
+                   "    return torch.where(chosen, input_ids, torch.full_like(input_ids, -100))"),
+    answer_name="mlm_labels",
+    setup="import torch",
+    wrong_answers=["def mlm_labels(input_ids, chosen):\n    return input_ids.clone()",
+                   "import torch\ndef mlm_labels(input_ids, chosen):\n    return torch.where(chosen, input_ids, torch.zeros_like(input_ids))",
+                   "import torch\ndef mlm_labels(input_ids, chosen):\n    return torch.where(chosen, torch.full_like(input_ids, -100), input_ids)"],
+)
+
+# ---------------------------------------------------------------- q2: how many [MASK] tokens per batch
+
+Q2 = {"batch": 32, "block": 128, "specials": 2}
+
+
+def q2_expected() -> float:
+    return Q2["batch"] * (Q2["block"] - Q2["specials"]) * 0.15 * 0.8
+
+
+def _check_q2(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise Incorrect("give a number.") from None
+    expected = q2_expected()
+    if abs(value - expected) < 0.01:
+        return None
+    if abs(value - 32 * 128 * 0.15 * 0.8) < 0.01:
+        raise Incorrect("[CLS] and [SEP] are never chosen: each block has 126 ordinary tokens, not 128.")
+    if abs(value - 32 * 126 * 0.15) < 0.01 or abs(value - 32 * 128 * 0.15) < 0.01:
+        raise Incorrect("that is the number of chosen tokens (those with a label); only 80 % of them become [MASK].")
+    raise Incorrect(f"{value:g} is not it: blocks × ordinary tokens per block × 15 % × 80 %.")
+
+
+q2 = Exercise(
+    name="q2",
+    question=("A batch holds 32 blocks of 128 tokens, each block starting with [CLS] and ending with [SEP]. On average, "
+              "how many tokens of the batch are replaced by [MASK]?"),
+    checker=_check_q2,
+    hint_text="Special tokens are never chosen. 15 % of the ordinary tokens are chosen; of those, 80 % become [MASK].",
+    solution_code="n_mask = 32 * (128 - 2) * 0.15 * 0.8",
+    answer_name="n_mask",
+    wrong_answers=["n_mask = 32 * 128 * 0.15 * 0.8", "n_mask = 32 * 126 * 0.15", "n_mask = 0.15 * 0.8", "n_mask = 'many'"],
+)
+
+# ---------------------------------------------------------------- q3: a perplexity ratio from two losses
+
+Q3 = {"untrained": 9.2, "trained": 5.1}
+
+
+def _check_q3(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise Incorrect("give a number.") from None
+    expected = math.exp(Q3["untrained"] - Q3["trained"])
+    if abs(value - expected) <= 1e-3 * expected:
+        return None
+    if abs(value - Q3["untrained"] / Q3["trained"]) < 1e-3:
+        raise Incorrect("that is the ratio of the losses; perplexity is exp(loss), so compare exp(9.2) with exp(5.1).")
+    if abs(value - 1 / expected) <= 1e-3 / expected:
+        raise Incorrect("upside down: the untrained model's perplexity is the larger one.")
+    if abs(value - (Q3["untrained"] - Q3["trained"])) < 1e-3:
+        raise Incorrect("that is the difference of the losses in nats; the perplexities are exp(loss).")
+    raise Incorrect(f"{value:g} is not it: perplexity = exp(loss) for each model, then divide.")
+
+
+q3 = Exercise(
+    name="q3",
+    question=("An untrained model has a held-out MLM loss of 9.2 nats, the pretrained one 5.1 nats. By what factor is "
+              "the pretrained model's perplexity lower?"),
+    checker=_check_q3,
+    hint_text="Perplexity = exp(loss). exp(a) / exp(b) = exp(a − b).",
+    solution_code="import math\nfactor = math.exp(9.2) / math.exp(5.1)",
+    answer_name="factor",
+    wrong_answers=["factor = 9.2 / 5.1", "factor = 9.2 - 5.1", "import math\nfactor = math.exp(5.1 - 9.2)"],
+)

@@ -1,0 +1,404 @@
+"""Masked-language-model pretraining (掩码语言模型预训练) of a tiny BERT: corpus, tokenizer, blocks, loaders, recipe.
+
+Lesson 04 calls these functions step by step; `pretrained_tiny_bert()` calls the same ones in the same order
+(through `pretrain()`), so lessons 05, 07 and 08 get exactly the model lesson 04 trains — and train it
+themselves, resumably, when it is missing.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from . import paths, scale
+from .data.loaders import TensorLoader, gutenberg_texts, rotten_tomatoes
+from .text import mask_tokens, special_ids_of
+
+NAME = "tiny-bert-mlm"
+
+
+# ---------------------------------------------------------------- the recipe
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the pretrained model; one per scale (see `recipe()`)."""
+
+    vocab_size: int = 8000          # WordPiece vocabulary trained on the corpus
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 512
+    block_size: int = 64            # tokens per training sequence, [CLS] and [SEP] included
+    batch_size: int = 64            # 64 × 64 = 4,096 token positions per step
+    steps: int = 1500
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    mlm_probability: float = 0.15
+    held_out_fraction: float = 0.05  # the last 5 % of every book is never trained on
+    max_chars_per_book: int | None = None   # None: whole books
+    review_texts: int | None = None         # unlabelled training-split reviews added; 0: none, None: all
+    review_repeats: int = 4                 # each review appears this many times per pass (masked afresh each time)
+    eval_blocks: int = 256          # held-out blocks used for the curves
+    eval_every: int = 150
+    seed: int = 0
+
+
+def recipe() -> Recipe:
+    """The pretraining recipe for the scale in force."""
+    return scale.pick(
+        smoke=Recipe(vocab_size=1000, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                     batch_size=16, steps=12, warmup_steps=2, max_chars_per_book=20_000, review_texts=500,
+                     review_repeats=1, eval_blocks=16, eval_every=6),
+        cpu=Recipe(),
+        # Not yet measured on a GPU: a larger model trained longer, same recipe otherwise.
+        gpu=Recipe(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, batch_size=256, steps=10000,
+                   lr=1e-3, warmup_steps=500, eval_blocks=1024, eval_every=500),
+    )
+
+
+def tiny_bert_config(vocab_size: int, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
+                     intermediate_size: int = 512, max_position_embeddings: int = 128, pad_token_id: int = 0):
+    """The tiny BERT architecture (a `BertConfig`): build it with random weights to train from scratch."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+                      num_attention_heads=num_heads, intermediate_size=intermediate_size,
+                      max_position_embeddings=max_position_embeddings, pad_token_id=pad_token_id,
+                      type_vocab_size=2)
+
+
+def config_for(r: Recipe, tokenizer):
+    """The BertConfig of a recipe, with the tokenizer's vocabulary size and padding id."""
+    return tiny_bert_config(len(tokenizer), r.hidden_size, r.num_layers, r.num_heads, r.intermediate_size,
+                            max_position_embeddings=max(128, r.block_size), pad_token_id=tokenizer.pad_token_id)
+
+
+# ---------------------------------------------------------------- the corpus
+
+
+def split_book(text: str, held_out_fraction: float) -> tuple[str, str]:
+    """(train part, held-out part) of one book: the held-out part is its last fraction, cut at a line break."""
+    cut = int(len(text) * (1 - held_out_fraction))
+    newline = text.rfind("\n", 0, cut)
+    cut = newline if newline > cut * 0.9 else cut
+    return text[:cut], text[cut:]
+
+
+def corpus(r: Recipe | None = None) -> dict[str, list[str]]:
+    """Pretraining texts: 'train' (Gutenberg books minus their tails), 'reviews' (training-split review texts,
+    no labels) and 'held_out' (the tail of every book: prose the model never trains on)."""
+    r = r or recipe()
+    train, held_out = [], []
+    for _, text in sorted(gutenberg_texts().items()):
+        if r.max_chars_per_book:
+            text = text[:r.max_chars_per_book]
+        head, tail = split_book(text, r.held_out_fraction)
+        train.append(head)
+        held_out.append(tail)
+    reviews: list[str] = []
+    if r.review_texts != 0:
+        reviews = rotten_tomatoes("train")[0][:r.review_texts]   # texts only: no labels, no validation or test
+    return {"train": train, "reviews": reviews, "held_out": held_out}
+
+
+# ---------------------------------------------------------------- the tokenizer
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A lower-casing WordPiece tokenizer (BERT's algorithm) trained on `texts`, as a transformers BertTokenizerFast."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertTokenizerFast
+
+    wordpiece = BertWordPieceTokenizer(lowercase=True, strip_accents=True, clean_text=True)
+    wordpiece.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", sep_token="[SEP]",
+                                  pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", do_lower_case=True)
+    tokenizer.model_max_length = 512
+    return tokenizer
+
+
+def load_or_train_tokenizer(r: Recipe | None = None, texts: list[str] | None = None, folder: Path | None = None):
+    """The recipe's tokenizer: loaded from the checkpoint folder if saved there, else trained and saved there."""
+    from transformers import AutoTokenizer
+
+    r = r or recipe()
+    folder = folder or checkpoint_folder()
+    if (folder / "tokenizer.json").exists() and _saved_recipe(folder) == asdict(r):
+        return AutoTokenizer.from_pretrained(folder)
+    if texts is None:
+        parts = corpus(r)
+        texts = parts["train"] + parts["reviews"]
+    tokenizer = train_tokenizer(texts, r.vocab_size)
+    _start_folder(folder, r)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+# ---------------------------------------------------------------- blocks and loaders
+
+
+def make_blocks(tokenizer, texts: list[str], block_size: int) -> torch.Tensor:
+    """Cut the concatenated token stream of `texts` into rows of [CLS] + (block_size − 2) tokens + [SEP]."""
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    stream = torch.tensor([t for doc in ids for t in doc], dtype=torch.long)
+    inner = block_size - 2
+    n = len(stream) // inner
+    body = stream[:n * inner].view(n, inner)
+    cls = torch.full((n, 1), tokenizer.cls_token_id, dtype=torch.long)
+    sep = torch.full((n, 1), tokenizer.sep_token_id, dtype=torch.long)
+    return torch.cat([cls, body, sep], dim=1)
+
+
+def one_per_row(tokenizer, texts: list[str], block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each text its own row: [CLS] text [SEP], truncated and padded to block_size; (input_ids, attention_mask)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=block_size, padding="max_length", return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+class MLMLoader(TensorLoader):
+    """Batches of token rows, masked afresh each time they are served (dynamic masking, as in RoBERTa).
+
+    Masks come from torch's global generator, so a seeded run — and a run resumed by fit() — is repeatable.
+    Padding (attention mask 0) is a special token and never masked.
+    """
+
+    def __init__(self, blocks: torch.Tensor, tokenizer, attention_mask: torch.Tensor | None = None, *,
+                 batch_size: int = 32, shuffle: bool = True, mlm_probability: float = 0.15, drop_last: bool = True,
+                 rank: int = 0, world_size: int = 1):
+        attention_mask = torch.ones_like(blocks) if attention_mask is None else attention_mask
+        super().__init__(blocks, attention_mask, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                         rank=rank, world_size=world_size)
+        self.tokenizer, self.mlm_probability = tokenizer, mlm_probability
+        self.mask_token_id, self.vocab_size = tokenizer.mask_token_id, len(tokenizer)
+        self.special_ids = special_ids_of(tokenizer)
+
+    @property
+    def labels(self):
+        return None
+
+    def __iter__(self):
+        for ids, attention_mask in super().__iter__():
+            masked, labels = mask_tokens(ids, mlm_probability=self.mlm_probability, mask_token_id=self.mask_token_id,
+                                         vocab_size=self.vocab_size, special_ids=self.special_ids)
+            yield {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}
+
+    def shard(self, rank: int, world_size: int) -> "MLMLoader":
+        """This process's part of every batch (distributed training)."""
+        return MLMLoader(self.tensors[0], self.tokenizer, self.tensors[1], batch_size=self.batch_size // world_size,
+                         shuffle=self.shuffle, mlm_probability=self.mlm_probability, drop_last=self.drop_last,
+                         rank=rank, world_size=world_size)
+
+
+def fixed_masked_loader(blocks: torch.Tensor, tokenizer, *, batch_size: int = 32, mlm_probability: float = 0.15,
+                        seed: int = 1234) -> TensorLoader:
+    """Held-out blocks masked once with a fixed seed: every evaluation scores the very same predictions."""
+    masked, labels = mask_tokens(blocks, tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
+    return TensorLoader(masked, torch.ones_like(blocks), labels, batch_size=batch_size,
+                        keys=("input_ids", "attention_mask", "labels"))
+
+
+@dataclass
+class MLMData:
+    """What pretraining needs: the tokenizer, the train rows (book blocks, then reviews), held-out blocks, loaders."""
+
+    tokenizer: object
+    train_blocks: torch.Tensor       # (rows, block_size) token ids
+    held_out_blocks: torch.Tensor
+    train_loader: MLMLoader
+    held_out_loader: TensorLoader
+    train_attention_mask: torch.Tensor | None = None
+    n_book_blocks: int = 0
+
+
+def prepare(r: Recipe | None = None, tokenizer=None, texts: dict | None = None) -> MLMData:
+    """Corpus → tokenizer (trained once, then loaded) → rows → loaders, for a recipe.
+
+    Books become contiguous blocks; each review is a row of its own (a review is a document: gluing unrelated
+    reviews into one block would let the model guess one review's words from another's), repeated
+    `review_repeats` times.
+    """
+    r = r or recipe()
+    texts = texts or corpus(r)
+    tokenizer = tokenizer or load_or_train_tokenizer(r, texts["train"] + texts["reviews"])
+    book_blocks = make_blocks(tokenizer, texts["train"], r.block_size)
+    rows, masks = [book_blocks], [torch.ones_like(book_blocks)]
+    if texts["reviews"]:
+        review_ids, review_mask = one_per_row(tokenizer, texts["reviews"], r.block_size)
+        rows += [review_ids] * r.review_repeats
+        masks += [review_mask] * r.review_repeats
+    train_ids, train_mask = torch.cat(rows), torch.cat(masks)
+    held_out_blocks = make_blocks(tokenizer, texts["held_out"], r.block_size)
+    # An evenly spread, fixed subset of held-out blocks keeps each evaluation quick.
+    pick = torch.linspace(0, len(held_out_blocks) - 1, min(r.eval_blocks, len(held_out_blocks))).long()
+    return MLMData(tokenizer, train_ids, held_out_blocks,
+                   MLMLoader(train_ids, tokenizer, train_mask, batch_size=r.batch_size,
+                             mlm_probability=r.mlm_probability),
+                   fixed_masked_loader(held_out_blocks[pick], tokenizer, batch_size=128,
+                                       mlm_probability=r.mlm_probability),
+                   train_mask, len(book_blocks))
+
+
+# ---------------------------------------------------------------- model, training, saving
+
+
+def sparse_head_class():
+    """BertForMaskedLM with one change: in training, the MLM head scores only the positions that carry a label."""
+    import torch.nn.functional as F
+    from transformers import BertForMaskedLM
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    class SparseHeadMaskedLM(BertForMaskedLM):
+        """Same weights, same loss as BertForMaskedLM; the 85 % of positions without a label skip the vocabulary
+        projection during training (it is most of a tiny BERT's compute). Evaluation computes every position."""
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+            if not (self.training and labels is not None):
+                return super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                       token_type_ids=token_type_ids, labels=labels, **kwargs)
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            keep = labels != -100
+            logits = self.cls(hidden[keep])
+            # logits: (number of labelled positions, vocabulary), not (batch, length, vocabulary)
+            return MaskedLMOutput(loss=F.cross_entropy(logits, labels[keep]), logits=logits)
+
+    return SparseHeadMaskedLM
+
+
+def new_model(r: Recipe, tokenizer):
+    """A randomly initialised masked-LM tiny BERT of the recipe's size (seeded: the same weights every time)."""
+    torch.manual_seed(r.seed)
+    return sparse_head_class()(config_for(r, tokenizer))
+
+
+def train(model, data: MLMData, r: Recipe | None = None, *, progress: bool = True, live_plot: bool = False,
+          folder: Path | None = None):
+    """Pretrain with the course's loop; resumable through the checkpoint `fit.pt` in the model's folder."""
+    from .train import fit
+
+    r = r or recipe()
+    folder = folder or checkpoint_folder()
+    torch.manual_seed(r.seed + 1)   # shuffling and masking: the same run every time
+    return fit(model, data.train_loader, val_loader=data.held_out_loader, max_steps=r.steps, lr=r.lr,
+               weight_decay=r.weight_decay, scheduler="linear", warmup_steps=r.warmup_steps, max_grad_norm=1.0,
+               eval_every=r.eval_every, checkpoint=folder / "fit.pt", checkpoint_every=100, progress=progress,
+               live_plot=live_plot)
+
+
+def save(model, tokenizer, history, r: Recipe | None = None, folder: Path | None = None,
+         data: MLMData | None = None) -> Path:
+    """Save model and tokenizer with save_pretrained, plus the recipe and a summary of the run."""
+    r = r or recipe()
+    folder = folder or checkpoint_folder()
+    model.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["BertForMaskedLM"]       # the standard class loads these weights
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer.save_pretrained(folder)
+    positions = history.examples * r.block_size   # token positions processed, padding of review rows included
+    fill = float(data.train_attention_mask.float().mean()) if data is not None and data.train_attention_mask is not None else 1.0
+    tokens = positions * fill                     # real tokens (expected share of non-padding positions)
+    summary = {"steps": len(history.steps), "seconds": history.seconds, "token_positions": positions,
+               "tokens": round(tokens), "tokens_per_second": tokens / history.seconds if history.seconds else None,
+               "final_train_loss": history.steps[-1]["loss"] if history.steps else None,
+               "held_out_perplexity": history.last("val_perplexity") if history.evals else None}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1))
+    (folder / "recipe.json").write_text(json.dumps(asdict(r), indent=1))
+    (folder / "recipe.pending.json").unlink(missing_ok=True)
+    return folder
+
+
+def checkpoint_folder() -> Path:
+    """data/checkpoints/<scale>/tiny-bert-mlm/: model, tokenizer, recipe and the resumable training state."""
+    return paths.checkpoint_dir(NAME)
+
+
+def _saved_recipe(folder: Path) -> dict | None:
+    for name in ("recipe.json", "recipe.pending.json"):
+        if (folder / name).exists():
+            return json.loads((folder / name).read_text())
+    return None
+
+
+def _start_folder(folder: Path, r: Recipe) -> None:
+    """Empty a folder left by a different recipe, and note the recipe being trained."""
+    if _saved_recipe(folder) not in (None, asdict(r)):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.pending.json").write_text(json.dumps(asdict(r), indent=1))
+
+
+def is_complete(folder: Path | None = None, r: Recipe | None = None) -> bool:
+    """Whether the folder holds a finished model and tokenizer of this recipe."""
+    folder = folder or checkpoint_folder()
+    r = r or recipe()
+    done = (folder / "recipe.json").exists() and json.loads((folder / "recipe.json").read_text()) == asdict(r)
+    return done and (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+
+
+def pretrain(r: Recipe | None = None, *, progress: bool = True, live_plot: bool = False):
+    """Lesson 04's whole recipe: prepare the data, build the model, train (resumably), save. Returns
+    (model, data, history)."""
+    r = r or recipe()
+    data = prepare(r)
+    model = new_model(r, data.tokenizer)
+    history = train(model, data, r, progress=progress, live_plot=live_plot)
+    save(model, data.tokenizer, history, r, data=data)
+    return model, data, history
+
+
+def pretrained_tiny_bert(progress: bool = True) -> Path:
+    """The folder of the MLM-pretrained tiny BERT and its tokenizer (for from_pretrained), trained first if missing."""
+    folder = checkpoint_folder()
+    if not is_complete(folder):
+        print(f"No pretrained tiny BERT at {scale.current()} scale yet: pretraining it with lesson 04's recipe "
+              "(resumable; interrupt and re-run to continue).")
+        pretrain(progress=progress)
+    return folder
+
+
+def training_summary(folder: Path | None = None) -> dict:
+    """The summary saved with the pretrained model (steps, seconds, tokens per second, held-out perplexity)."""
+    return json.loads(((folder or checkpoint_folder()) / "summary.json").read_text())
+
+
+# ---------------------------------------------------------------- using the model
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+    """For each [MASK] in `text`, the k most likely tokens and their probabilities."""
+    model.eval()
+    enc = tokenizer(text, return_tensors="pt", truncation=True,
+                    max_length=model.config.max_position_embeddings)
+    device = next(model.parameters()).device
+    logits = model(**{k_: v.to(device) for k_, v in enc.items()}).logits[0]
+    where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
+    out = []
+    for position in where.tolist():
+        probs = logits[position].softmax(-1)
+        top = probs.topk(k)
+        out.append([(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(top.values, top.indices)])
+    return out
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """Parameters per part of seed 004's architecture: embedding, encoder, pooling, head (MLM or classifier)."""
+    bert = model.bert if hasattr(model, "bert") else model
+    parts = {"embedding": bert.embeddings, "encoder": bert.encoder}
+    if getattr(bert, "pooler", None) is not None:
+        parts["pooling"] = bert.pooler
+    counts = {name: sum(p.numel() for p in module.parameters()) for name, module in parts.items()}
+    head = [m for n, m in model.named_children() if n in ("cls", "classifier")]
+    if head:
+        seen = {id(p) for module in parts.values() for p in module.parameters()}
+        # The MLM decoder shares its weight with the word embeddings (weight tying): count it once.
+        counts["head"] = sum(p.numel() for p in head[0].parameters() if id(p) not in seen)
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    return counts

@@ -1,0 +1,159 @@
+"""Tests of pretrain_lessons.mlm: corpus split, blocks, dynamic and fixed masking, a tiny training run, saving."""
+import dataclasses
+
+import pytest
+import torch
+
+from pretrain_lessons import mlm
+
+TEXTS = ["The cat sat on the mat. The dog sat on the log. " * 30,
+         "It was the best of times, it was the worst of times. " * 30,
+         "A good film is not a boring film; a bad film is not a fun film. " * 30]
+RECIPE = mlm.Recipe(vocab_size=200, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, block_size=32,
+                    batch_size=8, steps=40, lr=3e-3, warmup_steps=4, eval_blocks=8, eval_every=20)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return mlm.train_tokenizer(TEXTS, vocab_size=200)
+
+
+def test_split_book_keeps_every_character_and_holds_out_the_tail():
+    book = "\n".join(f"line {i} of the book" for i in range(1000))
+    head, tail = mlm.split_book(book, 0.05)
+    assert head + tail == book
+    assert 0.04 < len(tail) / len(book) < 0.07
+    assert tail.startswith("\n")
+
+
+def test_tokenizer_has_bert_special_tokens(tokenizer):
+    for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        assert tokenizer.convert_tokens_to_ids(token) != tokenizer.unk_token_id or token == "[UNK]"
+    assert tokenizer.pad_token_id == 0
+    ids = tokenizer("The cat sat")["input_ids"]
+    assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    assert tokenizer.tokenize("THE CAT") == ["the", "cat"]       # lower-casing
+
+
+def test_make_blocks(tokenizer):
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    assert blocks.shape[1] == 32 and len(blocks) > 10
+    assert (blocks[:, 0] == tokenizer.cls_token_id).all() and (blocks[:, -1] == tokenizer.sep_token_id).all()
+    stream = tokenizer(TEXTS[0], add_special_tokens=False)["input_ids"]
+    assert blocks[0, 1:-1].tolist() == stream[:30]
+
+
+def test_mlm_loader_masks_afresh_and_repeatably(tokenizer):
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    loader = mlm.MLMLoader(blocks, tokenizer, batch_size=8, shuffle=False)
+    torch.manual_seed(0)
+    first = next(iter(loader))
+    second = next(iter(loader))
+    torch.manual_seed(0)
+    again = next(iter(loader))
+    assert set(first) == {"input_ids", "attention_mask", "labels"}
+    assert not torch.equal(first["labels"], second["labels"])          # dynamic masking
+    assert torch.equal(first["input_ids"], again["input_ids"])          # repeatable under a seed
+    assert (first["labels"][:, 0] == -100).all() and (first["labels"][:, -1] == -100).all()
+    chosen = first["labels"] != -100
+    assert 0.05 < chosen.float().mean() < 0.3
+
+
+def test_fixed_masked_loader_is_the_same_every_pass(tokenizer):
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    loader = mlm.fixed_masked_loader(blocks, tokenizer, batch_size=4)
+    a, b = next(iter(loader)), next(iter(loader))
+    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+
+
+def test_tiny_pretraining_lowers_held_out_perplexity_and_saves(tokenizer, tmp_path):
+    from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
+
+    from pretrain_lessons.train import evaluate
+
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    data = mlm.MLMData(tokenizer, blocks[:-8], blocks[-8:],
+                       mlm.MLMLoader(blocks[:-8], tokenizer, batch_size=8),
+                       mlm.fixed_masked_loader(blocks[-8:], tokenizer, batch_size=8))
+    model = mlm.new_model(RECIPE, tokenizer)
+    again = mlm.new_model(RECIPE, tokenizer)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))   # seeded init
+    before = evaluate(model, data.held_out_loader, progress=False)["perplexity"]
+    history = mlm.train(model, data, RECIPE, progress=False, folder=tmp_path)
+    after = history.last("val_perplexity")
+    assert after < before / 2, (before, after)
+    mlm.save(model, tokenizer, history, RECIPE, folder=tmp_path)
+    assert mlm.is_complete(tmp_path, RECIPE)
+    assert not mlm.is_complete(tmp_path, dataclasses.replace(RECIPE, steps=41))
+    summary = mlm.training_summary(tmp_path)
+    assert summary["steps"] == 40 and summary["tokens_per_second"] > 0
+    loaded = BertForMaskedLM.from_pretrained(tmp_path)
+    batch = next(iter(data.held_out_loader))
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-5)
+    classifier = BertForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
+    assert torch.equal(classifier.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize("the cat") == tokenizer.tokenize("the cat")
+    top = mlm.fill_mask(loaded, tokenizer, "the cat sat on the [MASK] .")
+    assert len(top) == 1 and len(top[0]) == 5
+    probs = [p for _, p in top[0]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+
+
+def test_parameter_counts_add_up(tokenizer):
+    from transformers import BertForSequenceClassification
+
+    model = mlm.new_model(RECIPE, tokenizer)
+    counts = mlm.parameter_counts(model)
+    assert counts["embedding"] + counts["encoder"] + counts["head"] == counts["total"]
+    classifier = BertForSequenceClassification(mlm.config_for(RECIPE, tokenizer))
+    c = mlm.parameter_counts(classifier)
+    assert c["embedding"] + c["encoder"] + c["pooling"] + c["head"] == c["total"]
+    assert c["head"] == 2 * 32 + 2 and c["pooling"] == 32 * 32 + 32
+
+
+def test_recipes_are_sane():
+    r = mlm.recipe()
+    assert r.hidden_size % r.num_heads == 0 and 0 < r.mlm_probability < 1
+    config = mlm.tiny_bert_config(1000)
+    assert config.vocab_size == 1000 and config.num_hidden_layers == 2
+
+
+def test_sparse_head_gives_the_same_loss_and_gradients_as_bert_for_masked_lm(tokenizer):
+    from transformers import BertForMaskedLM
+
+    model = mlm.new_model(RECIPE, tokenizer)
+    plain = BertForMaskedLM(model.config)
+    plain.load_state_dict(model.state_dict())
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)[:4]
+    torch.manual_seed(0)
+    batch = next(iter(mlm.MLMLoader(blocks, tokenizer, batch_size=4, shuffle=False)))
+    for m in (model, plain):
+        m.train()
+        for module in m.modules():          # no dropout, so both see the same computation
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    a, b = model(**batch), plain(**batch)
+    assert a.logits.shape == (int((batch['labels'] != -100).sum()), len(tokenizer))
+    assert torch.allclose(a.loss, b.loss, atol=1e-5)
+    a.loss.backward()
+    b.loss.backward()
+    ga = dict(model.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"].grad
+    gb = dict(plain.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"].grad
+    assert torch.allclose(ga, gb, atol=1e-6)
+    model.eval()
+    assert model(**batch).logits.shape == (4, 32, len(tokenizer))     # evaluation scores every position
+
+
+def test_reviews_are_one_row_each_and_padding_is_never_masked(tokenizer):
+    ids, mask = mlm.one_per_row(tokenizer, ["the cat sat", "a good film is not a boring film"], block_size=16)
+    assert ids.shape == mask.shape == (2, 16)
+    assert ids[0, 0] == tokenizer.cls_token_id and (ids[0, mask[0] == 0] == tokenizer.pad_token_id).all()
+    loader = mlm.MLMLoader(ids.repeat(50, 1), tokenizer, mask.repeat(50, 1), batch_size=100, shuffle=False,
+                           mlm_probability=0.5)
+    torch.manual_seed(0)
+    batch = next(iter(loader))
+    assert torch.equal(batch["attention_mask"], mask.repeat(50, 1))
+    assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
+    assert (batch["labels"][batch["attention_mask"] == 1] != -100).any()
