@@ -45,7 +45,7 @@ def _plain(value):
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float):
-        return round(value, 4)
+        return float(f"{value:.5g}")   # five significant digits: keeps 3e-08 as well as 0.91235
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -64,6 +64,8 @@ def record(lesson: str, **results) -> None:
 
 def _format(value) -> str:
     if isinstance(value, float):
+        if 0 < abs(value) < 1e-3:
+            return f"{value:.1e}"
         if 0 < abs(value) <= 1 and value != 1:
             return f"{value:.4f}"
         return f"{value:,.2f}"

@@ -17,10 +17,11 @@ def timed_cell(source: str, start: str, end: str, outputs=()):
 
 def test_record_merges_and_rounds(tmp_path, monkeypatch):
     monkeypatch.setenv("PRETRAIN_LESSONS_RESULTS", str(tmp_path))
-    report.record("99", accuracy=0.912345678)
+    report.record("99", accuracy=0.912345678, difference=3.14159e-08)
     report.record("99", perplexity=123.456789)
     saved = json.loads((tmp_path / "99.json").read_text())
-    assert saved["accuracy"] == 0.9123 and saved["perplexity"] == 123.4568 and "scale" in saved
+    assert saved["accuracy"] == 0.91235 and saved["perplexity"] == 123.46 and "scale" in saved
+    assert saved["difference"] == 3.1416e-08 and report._format(saved["difference"]) == "3.1e-08"
 
 
 def test_stored_timing_spans_first_start_to_last_reply(tmp_path):
