@@ -10,12 +10,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of the model whose nn.Linear layers hold int8 weights (activations quantized on the fly)."""
+def quantize_int8(model: nn.Module, embeddings: bool = False) -> nn.Module:
+    """A copy of the model whose nn.Linear layers hold int8 weights (activations quantized on the fly).
+
+    With `embeddings=True` the nn.Embedding tables are stored in 8 bits as well (weight-only, one scale and
+    zero point per row) — in a small BERT they are a large share of the weights.
+    """
+    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+
+    spec = {nn.Linear: default_dynamic_qconfig}
+    if embeddings:
+        spec[nn.Embedding] = float_qparams_weight_only_qconfig
     with warnings.catch_warnings():
         # torch.ao.quantization still works in torch 2.x but is being moved to the torchao package.
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), spec, dtype=torch.qint8)
+    if embeddings:
+        for module in list(quantized.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, torch.ao.nn.quantized.Embedding):
+                    setattr(module, name, _ContiguousIndices(child))
+    return quantized
+
+
+class _ContiguousIndices(nn.Module):
+    """The quantized embedding kernel needs contiguous indices; BERT's token-type ids and sliced batches are not."""
+
+    def __init__(self, embedding: nn.Module):
+        super().__init__()
+        self.embedding = embedding
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.embedding(indices.contiguous())
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,

@@ -1,8 +1,11 @@
 """What a model costs: parameters, FLOPs, latency, peak memory, size on disk."""
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import statistics
+import sys
 import time
 from collections.abc import Mapping
 from typing import Callable
@@ -43,11 +46,29 @@ def latency_ms(model: torch.nn.Module, inputs, repeats: int = 20, warmup: int = 
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the profiler's C++ start/stop log lines (written straight to file descriptor 2) while it runs."""
+    try:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):   # no real stderr (some embedded interpreters)
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def peak_memory_mb(fn: Callable[[], object]) -> float:
     """Peak memory (MiB) that tensors allocated while `fn` runs occupy at once, from the profiler's memory events (CPU)."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = sorted(prof.events(), key=lambda e: e.time_range.start)
     current = peak = 0

@@ -64,3 +64,14 @@ def test_lora_starts_as_the_base_model_and_trains_few_parameters():
     layer.B.data.normal_()
     x = torch.randn(4, 5)
     assert torch.allclose(layer(x), layer.base(x) + layer.scale * x @ (layer.B @ layer.A).T, atol=1e-6)
+
+
+def test_int8_embeddings_shrink_a_bert_further():
+    model = tiny_bert()
+    ids = torch.randint(1, 100, (3, 9))
+    linear_only, everything = quantize_int8(model), quantize_int8(model, embeddings=True)
+    assert size_on_disk_mb(everything) < size_on_disk_mb(linear_only) < size_on_disk_mb(model)
+    assert isinstance(model.bert.embeddings.word_embeddings, nn.Embedding)  # the original is untouched
+    with torch.no_grad():
+        # a column slice, as dynamic padding makes: non-contiguous indices
+        assert torch.allclose(everything(input_ids=ids[:, :6]).logits, model(input_ids=ids[:, :6]).logits, atol=0.1)

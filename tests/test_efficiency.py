@@ -28,3 +28,13 @@ def test_latency_and_cost_row():
     row = cost_row("tiny", model, torch.randn(1, 8), torch.randn(32, 8), repeats=4)
     assert row["parameters (M)"] == pytest.approx(18 / 1e6)
     assert row["GFLOPs / example"] == pytest.approx(2 * 16 / 1e9)
+
+
+def test_peak_memory_keeps_stderr_working(capfd):
+    import sys
+
+    from pretrain_lessons.efficiency import peak_memory_mb
+
+    assert peak_memory_mb(lambda: torch.ones(256, 256) @ torch.ones(256, 256)) > 0
+    print("after", file=sys.stderr)
+    assert "after" in capfd.readouterr().err
