@@ -113,7 +113,7 @@ def bench_overhead(repeats: int, epochs: int = 2) -> dict:
     return {"raw_s": raw_times, "fit_s": fit_times, "overhead": overheads, "same_weights": same}
 
 
-def bench_trainer(repeats: int, steps: int = 60, batch: int = 16, max_length: int = 64) -> dict:
+def bench_trainer(repeats: int, steps: int = 60, batch: int = 16, max_length: int = 64, lr: float = 1e-4) -> dict:
     """fit() vs transformers.Trainer: MiniLM fine-tuned on the same reviews, same hyper-parameters and steps."""
     import transformers
     from transformers import AutoTokenizer, BertForSequenceClassification, Trainer, TrainingArguments
@@ -136,21 +136,32 @@ def bench_trainer(repeats: int, steps: int = 60, batch: int = 16, max_length: in
             return {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
                     "labels": torch.tensor(labels[i])}
 
-    fit_sps, trainer_sps, fit_acc, trainer_acc = [], [], [], []
+    fit_sps, trainer_sps, fit_acc, trainer_acc, fused_sps, fused_acc = [], [], [], [], [], []
     for r in range(repeats):
         seed_everything(r)
         model = BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
         loader = TensorLoader(enc["input_ids"], enc["attention_mask"], torch.tensor(labels),
                               keys=("input_ids", "attention_mask", "labels"), batch_size=batch, shuffle=True)
         start = time.perf_counter()
-        fit(model, loader, max_steps=steps, lr=5e-5, weight_decay=0.0, scheduler="linear", progress=False)
+        fit(model, loader, max_steps=steps, lr=lr, weight_decay=0.0, scheduler="linear", progress=False)
         fit_sps.append(steps * batch / (time.perf_counter() - start))
         fit_acc.append(evaluate(model, val, progress=False)["accuracy"])
+
+        # The same loop given the optimizer kernel Trainer uses by default (adamw_torch_fused): loop against loop.
+        seed_everything(r)
+        model = BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
+        loader = TensorLoader(enc["input_ids"], enc["attention_mask"], torch.tensor(labels),
+                              keys=("input_ids", "attention_mask", "labels"), batch_size=batch, shuffle=True)
+        start = time.perf_counter()
+        fit(model, loader, max_steps=steps, scheduler="linear", progress=False,
+            optimizer=torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, fused=True))
+        fused_sps.append(steps * batch / (time.perf_counter() - start))
+        fused_acc.append(evaluate(model, val, progress=False)["accuracy"])
 
         seed_everything(r)
         model = BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
         args = TrainingArguments(output_dir=str(ROOT / "out" / "bench-trainer"), max_steps=steps,
-                                 per_device_train_batch_size=batch, learning_rate=5e-5, weight_decay=0.0,
+                                 per_device_train_batch_size=batch, learning_rate=lr, weight_decay=0.0,
                                  lr_scheduler_type="linear", logging_steps=10**6, save_strategy="no",
                                  report_to=[], disable_tqdm=True, use_cpu=True, seed=r, dataloader_num_workers=0)
         trainer = Trainer(model=model, args=args, train_dataset=Reviews())
@@ -159,7 +170,9 @@ def bench_trainer(repeats: int, steps: int = 60, batch: int = 16, max_length: in
         trainer_sps.append(steps * batch / (time.perf_counter() - start))
         trainer_acc.append(evaluate(model, val, progress=False)["accuracy"])
     return {"fit_samples_per_s": fit_sps, "trainer_samples_per_s": trainer_sps,
-            "ratio": [f / t for f, t in zip(fit_sps, trainer_sps)], "fit_accuracy": fit_acc, "trainer_accuracy": trainer_acc}
+            "ratio": [f / t for f, t in zip(fit_sps, trainer_sps)], "fit_accuracy": fit_acc, "trainer_accuracy": trainer_acc,
+            "fit_fused_samples_per_s": fused_sps, "fit_fused_accuracy": fused_acc,
+            "fused_ratio": [f / t for f, t in zip(fused_sps, trainer_sps)]}
 
 
 def write_markdown(results: dict, out: Path) -> str:
@@ -187,8 +200,12 @@ def write_markdown(results: dict, out: Path) -> str:
         lines += ["## The course loop vs `transformers.Trainer` (MiniLM-L6 fine-tuned on movie reviews, batch 16, max length 64)", "",
                   "| | training samples / s | validation accuracy |", "|---|---|---|",
                   f"| `fit()` | {_spread(t['fit_samples_per_s'])} | {_spread(t['fit_accuracy'])} |",
-                  f"| `Trainer` | {_spread(t['trainer_samples_per_s'])} | {_spread(t['trainer_accuracy'])} |", "",
-                  f"**Throughput ratio fit / Trainer: {_spread(t['ratio'])}** (goal ≥ 1, same accuracy).", ""]
+                  f"| `Trainer` | {_spread(t['trainer_samples_per_s'])} | {_spread(t['trainer_accuracy'])} |",
+                  f"| `fit()` with `AdamW(fused=True)`, Trainer's default kernel | {_spread(t['fit_fused_samples_per_s'])} | {_spread(t['fit_fused_accuracy'])} |", "",
+                  f"**Throughput ratio fit / Trainer: {_spread(t['ratio'])}** with fit's default optimizer; "
+                  f"**{_spread(t['fused_ratio'])}** with the same optimizer kernel (goal ≥ 1, same accuracy). "
+                  "`fit()` defaults to PyTorch's for-loop AdamW; `Trainer` defaults to the fused kernel, several times faster per "
+                  "step on MiniLM's 22.7 M parameters on this CPU. After 60 steps accuracy still varies with the shuffling seed; the three ranges overlap.", ""]
     text = "\n".join(lines)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n", encoding="utf-8")
