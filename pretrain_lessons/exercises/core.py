@@ -169,11 +169,16 @@ def _show(status: str, message: str, code: bool = False) -> None:
     print(text)
 
 
+def number(answer: Any, message: str = "give a number.") -> float:
+    """The answer as a float (a number or a 0-dimensional tensor), or Incorrect with `message`."""
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        raise Incorrect(message) from None
+
+
 def close(actual: float, expected: float, tol: float = 1e-4, what: str = "value") -> None:
     """Raise Incorrect unless two numbers agree within a tolerance."""
-    try:
-        actual = float(actual)
-    except (TypeError, ValueError):
-        raise Incorrect(f"expected a number for the {what}, got {type(actual).__name__}") from None
+    actual = number(actual, f"expected a number for the {what}, got {type(actual).__name__}")
     if not abs(actual - expected) <= tol * max(1.0, abs(expected)):
         raise Incorrect(f"your {what} is {actual:.6g}; that is not it. Check each step of the calculation.")

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .core import Exercise, Incorrect, call, close
+from .core import Exercise, Incorrect, call, close, number
 
 Q1_LOGITS = [2.0, 1.0, 0.1]
 
@@ -16,10 +16,7 @@ def _expected_q1() -> float:
 
 def _check_q1(answer):
     expected = _expected_q1()
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("give the loss as one number (a float, or a 0-dimensional tensor).") from None
+    value = number(answer, "give the loss as one number (a float, or a 0-dimensional tensor).")
     probs = torch.softmax(torch.tensor(Q1_LOGITS, dtype=torch.float64), -1)
     if math.isclose(value, float(probs[0]), rel_tol=1e-3):
         raise Incorrect(f"{value:.4f} is the probability p(y=0|x), not the loss: take −log of it.")
@@ -134,10 +131,7 @@ def _expected_q4() -> float:
 
 
 def _check_q4(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("give the loss as one number.") from None
+    value = number(answer, "give the loss as one number.")
     z = torch.tensor(Q4_LOGITS, dtype=torch.float64)
     per_token = -torch.log_softmax(z, -1)
     masked_sum = float(per_token[1, 1] + per_token[3, 2])

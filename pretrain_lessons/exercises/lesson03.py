@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .core import Exercise, Incorrect, call
+from .core import Exercise, Incorrect, call, number
 
 # ---------------------------------------------------------------- q1: a preprocess that keeps negations
 
@@ -76,10 +76,7 @@ def q2_expected() -> float:
 
 
 def _check_q2(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("give a number.") from None
+    value = number(answer, "give a number.")
     expected = q2_expected()
     if abs(value - expected) < 1e-3:
         return None

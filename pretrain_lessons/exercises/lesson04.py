@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .core import Exercise, Incorrect, call
+from .core import Exercise, Incorrect, call, number
 
 # ---------------------------------------------------------------- q1: labels for the masked language model
 
@@ -57,10 +57,7 @@ def q2_expected() -> float:
 
 
 def _check_q2(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("give a number.") from None
+    value = number(answer, "give a number.")
     expected = q2_expected()
     if abs(value - expected) < 0.01:
         return None
@@ -88,10 +85,7 @@ Q3 = {"untrained": 9.2, "trained": 5.1}
 
 
 def _check_q3(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("give a number.") from None
+    value = number(answer, "give a number.")
     expected = math.exp(Q3["untrained"] - Q3["trained"])
     if abs(value - expected) <= 1e-3 * expected:
         return None
