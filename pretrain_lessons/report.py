@@ -62,6 +62,14 @@ def record(lesson: str, **results) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
+def recorded(lesson: str) -> dict:
+    """The headline results a lesson recorded at the scale in force (without the scale itself)."""
+    path = results_dir() / f"{lesson}.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.pop("scale", None)
+    return results
+
+
 def _format(value) -> str:
     if isinstance(value, float):
         if 0 < abs(value) < 1e-3:
@@ -118,9 +126,7 @@ def readme_table(timings: dict[str, dict], readme: Path) -> None:
     for stem, info in sorted(timings.items()):
         nb = json.loads((paths.project_root() / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
         title = "".join(nb["cells"][0]["source"]).splitlines()[0].lstrip("# ").split("·", 1)[-1].strip()
-        result_file = results_dir() / f"{stem[:2]}.json"
-        results = json.loads(result_file.read_text()) if result_file.exists() else {}
-        results.pop("scale", None)
+        results = recorded(stem[:2])
         shown = "; ".join(f"{k.replace('_', ' ')} {_format(v)}" for k, v in list(results.items())[:4]) or "—"
         rows.append(f"| [{stem}](notebooks/{stem}.ipynb) | {title} | {info['seconds'] / 60:.1f} min | {shown} |")
     start, end = "<!-- lessons:start -->", "<!-- lessons:end -->"
@@ -141,9 +147,7 @@ def write_report(timings: dict[str, dict], out: Path, source: str = "run") -> st
     for stem, info in sorted(timings.items()):
         lesson = stem[:2]
         target = TARGETS.get(lesson, {})
-        result_file = results_dir() / f"{lesson}.json"
-        results = json.loads(result_file.read_text()) if result_file.exists() else {}
-        results.pop("scale", None)
+        results = recorded(lesson)
         shown = "; ".join(f"{k} = {_format(v)}" for k, v in results.items()) or "—"
         minutes = info["seconds"] / 60
         limit = target.get("minutes")
