@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .progress import bar as tqdm
+from .bars import bar as tqdm
 
 from . import distributed
 from .device import get_device

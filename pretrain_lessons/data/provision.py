@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..progress import bar as tqdm
+from ..bars import bar as tqdm
 
 from .. import paths
 
