@@ -178,3 +178,59 @@ def attention_heatmap(weights, tokens: list[str], title: str = "Attention", ax=N
     ax.set(xlabel="attended-to token (key)", ylabel="attending token (query)", title=title)
     fig.colorbar(image, ax=ax, fraction=0.046, label="attention weight")
     return fig
+
+
+def repeated_runs(results: dict, *, grid=None, xlabel: str = "labelled examples", ylabel: str = "test accuracy",
+                  percent: bool = False, logx: bool = False, baselines: dict | None = None, title: str | None = None,
+                  xticklabels: dict | None = None, confidence: float = 0.95, ax=None, figsize=(8, 4.8)):
+    """Repeated runs per setting: every run a dot, the mean with its confidence interval.
+
+    `results` = {method: {x: [score of each run]}}, e.g. {"bag of words": {100: [0.58, 0.61, 0.57], ...}}.
+    Only measured points are drawn: a line joins two means only when both are measured at adjacent points of
+    `grid` (all x values by default), never across a setting that was not run.
+    """
+    from .stats import summarize
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    else:
+        fig = ax.figure
+    factor = 100 if percent else 1
+    xs = sorted(set(grid) if grid is not None else {x for by_x in results.values() for x in by_x})
+    m = len(results)
+    for i, (name, by_x) in enumerate(results.items()):
+        colour = f"C{i}"
+        offset = i - (m - 1) / 2   # side by side: methods measured at the same x stay readable
+        position = {x: (x * 1.05 ** offset if logx else x + 0.08 * offset * _spacing(xs)) for x in by_x}
+        means = {}
+        for x, values in sorted(by_x.items()):
+            values = np.asarray(values, dtype=float) * factor
+            beside = position[x] * 0.97 if logx else position[x] - 0.04 * _spacing(xs)   # dots just left of the mean
+            ax.scatter(np.full(values.size, beside), values, s=18, color=colour, alpha=0.55, lw=0, zorder=2)
+            s = summarize(values, confidence)
+            means[x] = s.mean
+            error = None if s.n < 2 else [[s.mean - s.low], [s.high - s.mean]]
+            ax.errorbar(position[x], s.mean, yerr=error, fmt="o", color=colour, ms=6, capsize=4, lw=1.6, zorder=3,
+                        label=name if x == min(by_x) else None)
+        for left, right in zip(xs, xs[1:]):
+            if left in means and right in means:
+                ax.plot([position[left], position[right]], [means[left], means[right]], color=colour, lw=1.2,
+                        alpha=0.8, zorder=1)
+    for j, (label, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value * factor, color="0.45", ls=(0, (4, 3)), lw=1, zorder=0)
+        ax.annotate(label, (1, value * factor), xycoords=("axes fraction", "data"), xytext=(-4, 3),
+                    textcoords="offset points", ha="right", fontsize=8, color="0.35")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xticks(xs, [(xticklabels or {}).get(x, f"{x:,}") for x in xs])
+    ax.minorticks_off()
+    ax.set(xlabel=xlabel, ylabel=ylabel + (" (%)" if percent else ""),
+           title=title or f"Every run a dot; mean with its {100 * confidence:g} % interval")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _spacing(xs: list) -> float:
+    """The smallest gap between settings: side-by-side offsets are a fraction of it on a linear axis."""
+    return float(min(np.diff(xs))) if len(xs) > 1 else 1.0
