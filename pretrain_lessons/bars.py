@@ -3,6 +3,17 @@ from __future__ import annotations
 
 import os
 
+from tqdm.std import tqdm as _text_tqdm
+
+
+class _StoredBar(_text_tqdm):
+    """A text bar for stored notebook outputs: no 0 % line, so what is kept is a real measurement."""
+
+    def display(self, msg=None, pos=None):
+        if self.n == 0:
+            return True
+        return super().display(msg, pos)
+
 
 def bar(iterable=None, **kwargs):
     """A tqdm progress bar in the style PRETRAIN_LESSONS_PROGRESS asks for (auto, text or off)."""
@@ -10,14 +21,15 @@ def bar(iterable=None, **kwargs):
     if mode == "off":
         kwargs["disable"] = True
     if mode == "text":
-        # Stored notebook outputs: the first and the final state of each bar, not hundreds of redraws.
-        from tqdm.std import tqdm
-
+        # Stored notebook outputs: the final state of each bar (and one line a minute), not hundreds of redraws;
+        # a bar that erases itself would leave only blank fragments, so it is not drawn at all.
+        if not kwargs.get("leave", True):
+            kwargs["disable"] = True
         kwargs.setdefault("mininterval", 60.0)
         kwargs.setdefault("ascii", True)
         kwargs.pop("dynamic_ncols", None)
         kwargs.setdefault("ncols", 100)
-        return tqdm(iterable, **kwargs)
+        return _StoredBar(iterable, **kwargs)
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **kwargs)
