@@ -78,6 +78,25 @@ def set_epoch(loader, epoch: int) -> None:
         sampler.set_epoch(epoch)
 
 
+def sum_across(t: torch.Tensor) -> torch.Tensor:
+    """The sum of a tensor over every process (the tensor itself when run normally)."""
+    if world_size() == 1 or not dist.is_initialized():
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
+def per_process(t: torch.Tensor) -> torch.Tensor:
+    """Every process's value of a small tensor, stacked: shape (world_size, *t.shape), the same on every process."""
+    if world_size() == 1 or not dist.is_initialized():
+        return t.unsqueeze(0)
+    out = torch.zeros((world_size(), *t.shape), dtype=t.dtype, device=t.device)
+    out[rank()] = t
+    dist.all_reduce(out)   # a sum in which each slot has one non-zero term: a NaN stays in its own slot
+    return out
+
+
 def barrier() -> None:
     """Wait for every process (no-op when run normally)."""
     if world_size() > 1 and dist.is_initialized():

@@ -1,43 +1,191 @@
-"""The course's training loop: `fit()` trains, `evaluate()` measures, `predict()` collects outputs.
+"""The course's training loop. Read it top to bottom: `train_step()` first, then `fit()`, which repeats it.
 
-One loop serves every lesson. It takes
-  * a plain `nn.Module` with `(inputs, labels)` batches (the loss is `loss_fn(model(inputs), labels)`), or
+Every training loop repeats one step: forward (the model's outputs), loss, backward (gradients), optimizer step.
+`train_step()` is that step, for one batch or for a group of micro-batches whose gradients add up (gradient
+accumulation). `fit()` repeats it over a data set and adds what real training needs: device placement, mixed
+precision, gradient clipping, a learning-rate schedule, a NaN/inf guard, evaluation, progress bars, and checkpoints
+that let an interrupted run (Ctrl-C, a closed laptop, a Colab disconnect) resume where it stopped.
+`evaluate()` measures a model, `predict()` collects its outputs. Both kinds of model work:
+  * a plain `nn.Module` with `(inputs, labels)` batches (the loss is `loss_fn(model(inputs), labels)`), and
   * a Hugging Face model with dict batches (`model(**batch).loss`).
-Around the four lines that matter — forward, loss, backward, optimizer step — it adds what real training
-needs: checks before the first step, device placement, mixed precision, gradient accumulation and
-clipping, a learning-rate schedule, a NaN/inf guard, periodic evaluation, progress bars, and atomic
-checkpoints so an interrupted run (Ctrl-C, a closed laptop, a Colab disconnect) resumes where it stopped.
+The checks made before the first step are in `checks.py`; the checkpoint format is in `checkpoints.py`.
 """
 from __future__ import annotations
 
 import math
-import os
-import random
+import re
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from .bars import bar as tqdm
 
-from . import distributed
-from .device import get_device
+from . import checkpoints, distributed
+from .bars import bar as tqdm
+from .checkpoints import CheckpointError, CheckpointMismatchError, rng_state, set_rng_state
+from .checks import check_inputs
+from .device import get_device, seed_everything
 from .metrics import ConfusionMatrix, MeanMetric, perplexity
+
+__all__ = ["train_step", "fit", "evaluate", "predict", "adamw", "make_scheduler", "History", "NonFiniteLossError",
+           "CheckpointError", "CheckpointMismatchError", "check_inputs"]
+_rng_state, _set_rng_state = rng_state, set_rng_state   # older names, used by finetune.py
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite: training stopped before the weights were damaged further."""
+    """The loss or the gradients became NaN or infinite: training stopped before the weights were damaged."""
 
 
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint exists but was written for a different model or run length."""
+# ---------------------------------------------------------------- one training step
+
+
+def train_step(model: torch.nn.Module, micro_batches: list, optimizer: torch.optim.Optimizer, *,
+               loss_fn: Callable | None = None, scaler: torch.amp.GradScaler | None = None, precision: str = "fp32",
+               max_grad_norm: float | None = None) -> float:
+    """One optimizer step on a list of micro-batches (a list of one without accumulation); returns the mean loss."""
+    device = _tensors(micro_batches[0])[0].device
+    amp_dtype = _precision(precision, device)[0]
+    scaler = scaler or _NO_SCALER
+    shares = loss_shares(micro_batches)          # each micro-batch's part of the group's examples (or tokens)
+    losses = []
+    for i, (batch, share) in enumerate(zip(micro_batches, shares)):
+        last = i == len(micro_batches) - 1
+        with _no_sync(model, not last), _autocast(device, amp_dtype):
+            loss = forward(model, batch, loss_fn)[0] * share          # forward, loss
+        scaler.scale(loss).backward()                                 # backward: gradients add up over the group
+        losses.append(loss.detach())
+    scaler.unscale_(optimizer)                   # true gradient values (fp16) before they are measured or clipped
+    grad_norm = _gradient_norm(optimizer, max_grad_norm)
+    value = _finite_or_stop(sum(losses[1:], losses[0]), grad_norm, check_gradients=not scaler.is_enabled())
+    scaler.step(optimizer)                       # the update (the fp16 scaler skips it when gradients overflowed)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return value
+
+
+def forward(model: torch.nn.Module, batch, loss_fn: Callable | None = None):
+    """Run the model on one batch; return (loss, logits, labels). The one place that knows both batch styles."""
+    if isinstance(batch, Mapping):
+        out = model(**batch)
+        loss = out["loss"] if isinstance(out, Mapping) else getattr(out, "loss", None)
+        logits = out["logits"] if isinstance(out, Mapping) else getattr(out, "logits", None)
+        if loss is None and loss_fn is not None and "labels" in batch:
+            loss = loss_fn(logits, batch["labels"])
+        return loss, logits, batch.get("labels")
+    inputs, labels = batch[0], batch[1]
+    logits = model(inputs)
+    return (loss_fn or F.cross_entropy)(logits, labels), logits, labels
+
+
+def loss_shares(micro_batches: list) -> list:
+    """Weights that make the sum of micro-batch mean losses the mean over every example (or labelled token) of the group.
+
+    A loss is a mean over its batch: over examples, or over the tokens whose label is not -100. Accumulating k
+    such means and dividing by k is right only when every micro-batch counts as much; weighting each by its share
+    of the group's count is right always (a short last group; 500 masked tokens in one batch and 20 in the next).
+    Under DDP the count is over every process, times the number of processes, as DDP averages their gradients.
+    """
+    if len(micro_batches) == 1 and distributed.world_size() == 1:
+        return [1.0]
+    counts = torch.stack([_count(batch) for batch in micro_batches]).float()
+    return list(counts * distributed.world_size() / distributed.sum_across(counts.sum()))
+
+
+def _count(batch) -> torch.Tensor:
+    """What a batch's mean loss is a mean over: labelled tokens (labels != -100) for integer labels, else examples."""
+    labels = batch.get("labels") if isinstance(batch, Mapping) else batch[1]
+    if isinstance(labels, torch.Tensor) and not labels.is_floating_point():
+        return (labels != -100).sum()
+    first = labels if isinstance(labels, torch.Tensor) else next(t for t in _tensors(batch))
+    return torch.tensor(batch_size_of(batch), device=first.device)
+
+
+def _no_sync(model: torch.nn.Module, skip: bool):
+    """Under DDP, gradients are averaged across processes once per step, not after every micro-batch."""
+    return model.no_sync() if skip and hasattr(model, "no_sync") else nullcontext()
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed precision: run the forward pass in bf16/fp16 where that is safe (autocast's choice), or as it is."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _gradient_norm(optimizer: torch.optim.Optimizer, max_norm: float | None) -> torch.Tensor:
+    """The total norm of the gradients the optimizer will use, after clipping them to `max_norm` when given."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if max_norm is not None:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return torch.nn.utils.get_total_norm([p.grad for p in params])   # one pass over the gradients
+
+
+def _finite_or_stop(loss: torch.Tensor, grad_norm: torch.Tensor, check_gradients: bool = True) -> float:
+    """The step's loss as a number, or NonFiniteLossError before the optimizer step if it or a gradient is NaN/inf.
+
+    This is the step's one wait for the device (`.tolist()`). Under DDP every process sees every process's values,
+    so all of them stop together instead of leaving the others waiting for a step that never comes.
+    """
+    both = torch.stack([loss.float(), grad_norm.float().to(loss.device)])
+    values = [both.tolist()] if distributed.world_size() == 1 else distributed.per_process(both).tolist()
+    where = lambda rank: f" on process {rank} of {len(values)}" if len(values) > 1 else ""  # noqa: E731
+    for rank, (rank_loss, _) in enumerate(values):
+        if not math.isfinite(rank_loss):
+            raise NonFiniteLossError(f"The loss became {rank_loss}{where(rank)}.")
+    for rank, (rank_loss, rank_norm) in enumerate(values):
+        if check_gradients and not math.isfinite(rank_norm):
+            raise NonFiniteLossError(f"The gradients became {rank_norm} (their norm){where(rank)}, though the loss "
+                                     f"({rank_loss:.4g}) is finite.")
+    return sum(v[0] for v in values) / len(values)
+
+
+# ---------------------------------------------------------------- the optimizer and the learning-rate schedule
+
+_NO_DECAY_NAMES = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
+_NORM_LAYERS = (torch.nn.LayerNorm, torch.nn.RMSNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase)
+
+
+def adamw(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.0, **kwargs) -> torch.optim.AdamW:
+    """AdamW set up as transformers.Trainer does: no weight decay on biases and norm layers; torch's fused kernel."""
+    modules = dict(model.named_modules())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            owner = modules[name.rpartition(".")[0]]
+            exempt = isinstance(owner, _NORM_LAYERS) or _NO_DECAY_NAMES.search(name.lower())
+            (no_decay if exempt else decay).append(p)
+    groups = ([{"params": decay + no_decay}] if weight_decay == 0 else
+              [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+               if g["params"]])
+    for kernel in ({"fused": True}, {"foreach": True}, {}):   # fastest first; not every device has every kernel
+        try:
+            return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, **kernel, **kwargs)
+        except (RuntimeError, ValueError, TypeError):
+            continue
+    raise AssertionError("unreachable: plain AdamW always works")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, total_steps: int, warmup_steps: int = 0):
+    """A LambdaLR for 'constant', 'linear' or 'cosine' decay after a linear warm-up."""
+    if kind not in ("constant", "linear", "cosine"):
+        raise ValueError(f"scheduler must be 'constant', 'linear', 'cosine' or a torch LR scheduler; got {kind!r}")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.0, 1 - progress) if kind == "linear" else 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# ---------------------------------------------------------------- fit: train_step over a data set
 
 
 @dataclass
@@ -47,7 +195,7 @@ class History:
     steps: list[dict] = field(default_factory=list)   # step, epoch, loss, lr
     evals: list[dict] = field(default_factory=list)   # step, epoch, and val_* metrics
     seconds: float = 0.0                              # training wall time (without evaluation)
-    examples: int = 0                                 # examples seen in training
+    examples: int = 0                                 # examples seen in training (by this process)
 
     def last(self, key: str):
         """The latest value of a metric, e.g. history.last('val_accuracy')."""
@@ -76,195 +224,242 @@ class History:
         return learning_curves(self, **kwargs)
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "evals": self.evals, "seconds": self.seconds, "examples": self.examples}
+        """Plain values only, so a checkpoint holding it loads with weights_only=True."""
+        plain = lambda rows: [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]  # noqa: E731
+        return {"steps": plain(self.steps), "evals": plain(self.evals), "seconds": float(self.seconds),
+                "examples": int(self.examples)}
 
 
-# ---------------------------------------------------------------- batches
+@dataclass
+class _Position:
+    """Where a run is: what a checkpoint needs, besides the weights, to continue it exactly."""
+
+    step: int = 0                     # optimizer steps taken
+    epoch: int = 0                    # epochs completed (rows say `epoch + 1`: the epoch they belong to, from 1)
+    batches_done: int = 0             # batches consumed in the current epoch
+    epoch_rng: dict | None = None     # random state when the current epoch began, to replay its shuffle
 
 
-def to_device(batch, device: torch.device):
-    """Move a batch (tensor, tuple/list or dict of tensors) to the device; non-blocking where memory is pinned."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
+def fit(
+    model: torch.nn.Module,
+    train_loader,
+    *,
+    val_loader=None,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    scheduler: str | torch.optim.lr_scheduler.LRScheduler = "constant",
+    warmup_steps: int = 0,
+    loss_fn: Callable | None = None,
+    grad_accum_steps: int = 1,
+    max_grad_norm: float | None = None,
+    precision: str = "fp32",
+    eval_every: int | None = None,
+    num_classes: int | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    live_plot: bool = False,
+    callbacks: tuple[Callable[[dict], None], ...] = (),
+    seed: int | None = None,
+) -> History:
+    """Train `model` on `train_loader`; return the History.
 
+    Runs `epochs` passes (or exactly `max_steps` optimizer steps), each step on `grad_accum_steps` batches.
+    `optimizer` defaults to `adamw(model, lr, weight_decay)`; `scheduler` is 'constant', 'linear', 'cosine' (after
+    `warmup_steps`) or a torch scheduler. Evaluates on `val_loader` every `eval_every` steps and at the end of each
+    epoch. `seed` seeds every random generator first (None: use their state as it is). With `checkpoint=path`,
+    state is saved every `checkpoint_every` steps, at each epoch end and on interrupt; a later call with the same
+    settings resumes from it (or returns at once if it finished), and one with other settings is refused.
+    """
+    device = distributed.setup(torch.device(device) if device else get_device())
+    main = distributed.is_main()
+    model.to(device)
+    if seed is not None:
+        seed_everything(seed)
+    whole_loader, train_loader = train_loader, distributed.shard(train_loader, seed or 0)
+    check_inputs(model, train_loader, device, loss_fn, "train_loader")
+    if val_loader is not None and main:
+        check_inputs(model, val_loader, device, loss_fn, "val_loader")
 
-def batch_size_of(batch) -> int:
-    """Number of examples in a batch."""
-    first = next(iter(batch.values())) if isinstance(batch, Mapping) else batch[0]
-    return len(first)
+    total_steps = max_steps if max_steps is not None else epochs * math.ceil(len(train_loader) / grad_accum_steps)
+    optimizer = optimizer or adamw(model, lr, weight_decay)
+    path = Path(checkpoint) if checkpoint else None
+    settings = checkpoints.fingerprint(   # taken before the schedule's first step changes the learning rate
+        model, optimizer, whole_loader, scheduler, total_steps=total_steps, warmup_steps=warmup_steps,
+        grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm, precision=precision, seed=seed,
+        loss_fn=getattr(loss_fn, "__qualname__", type(loss_fn).__name__)) if path else None
+    if isinstance(scheduler, str):
+        scheduler = make_scheduler(optimizer, scheduler, total_steps, warmup_steps)
+    scaler = _grad_scaler(precision, device)
+    history, at = History(), _Position()
+    if path is not None:
+        if main:
+            checkpoints.check_writable(path)
+        history, at = _resume(path, settings, device, model, optimizer, scheduler, scaler, history, at, total_steps, main)
+    ddp_model = distributed.wrap(model, device)
+    clock, shown = _Stopwatch(history.seconds), _Progress(total_steps, at.step, progress and main, live_plot and main)
 
+    def save() -> None:
+        history.seconds = clock.seconds()
+        if path is not None and main:
+            _save(path, settings, model, optimizer, scheduler, scaler, history, at)
 
-def forward(model: torch.nn.Module, batch, loss_fn: Callable | None = None):
-    """Run the model on one batch; return (loss, logits, labels). The one place that knows both batch styles."""
-    if isinstance(batch, Mapping):
-        out = model(**batch)
-        loss = out["loss"] if isinstance(out, Mapping) else getattr(out, "loss", None)
-        logits = out["logits"] if isinstance(out, Mapping) else getattr(out, "logits", None)
-        if loss is None and loss_fn is not None and "labels" in batch:
-            loss = loss_fn(logits, batch["labels"])
-        return loss, logits, batch.get("labels")
-    inputs, labels = batch[0], batch[1]
-    logits = model(inputs)
-    return (loss_fn or F.cross_entropy)(logits, labels), logits, labels
+    def validate() -> None:   # at most once per step, on the main process only
+        if val_loader is None or not main or (history.evals and history.evals[-1]["step"] == at.step):
+            return
+        with clock.paused():
+            metrics = evaluate(model, val_loader, device=device, loss_fn=loss_fn, num_classes=num_classes,
+                               precision=precision, progress=False)
+        history.evals.append({"step": at.step, "epoch": at.epoch + 1,
+                              **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}})
+        shown.evaluated(history)
+        model.train()
 
-
-def _n_targets(logits: torch.Tensor | None, labels: torch.Tensor | None, batch) -> int:
-    """Weight of a batch's mean loss: number of labelled tokens for token tasks, else number of examples."""
-    if labels is not None and logits is not None and labels.dim() == logits.dim() - 1 and labels.dim() > 1:
-        return int((labels != -100).sum().item())
-    return batch_size_of(batch)
-
-
-# ---------------------------------------------------------------- checks before the first step
-
-
-def _all_labels(loader) -> torch.Tensor | None:
-    """Every label of a loader's dataset when cheaply available (TensorLoader, TensorDataset, torchvision)."""
-    if getattr(loader, "labels", None) is not None:
-        return loader.labels
-    dataset = getattr(loader, "dataset", None)
-    tensors = getattr(dataset, "tensors", None)
-    if tensors is not None and len(tensors) >= 2:
-        return tensors[1]
-    targets = getattr(dataset, "targets", None)
-    if isinstance(targets, torch.Tensor):
-        return targets
-    if isinstance(targets, list) and targets and isinstance(targets[0], int):
-        return torch.tensor(targets)
-    return None
-
-
-@contextmanager
-def _rng_preserved():
-    """Run a block without disturbing any random number generator (so peeking does not change the run)."""
-    state = _rng_state()
+    model.train()
     try:
-        yield
+        with _graceful_interrupt() as interrupt:
+            while at.step < total_steps:
+                distributed.set_epoch(train_loader, at.epoch)
+                for group in _micro_batch_groups(train_loader, grad_accum_steps, device, at):
+                    lr_now = optimizer.param_groups[0]["lr"]
+                    try:
+                        loss = train_step(ddp_model, group, optimizer, loss_fn=loss_fn, scaler=scaler,
+                                          precision=precision, max_grad_norm=max_grad_norm)
+                    except NonFiniteLossError as exc:
+                        raise NonFiniteLossError(_explain_nonfinite(str(exc), at, lr_now, history, group)) from None
+                    scheduler.step()
+                    at.step += 1
+                    history.examples += sum(batch_size_of(b) for b in group)
+                    row = {"step": at.step, "epoch": at.epoch + 1, "loss": loss, "lr": lr_now}
+                    history.steps.append(row)
+                    shown.step(history, row)
+                    for callback in callbacks:
+                        callback({**row, "model": model, "optimizer": optimizer})
+                    if eval_every and at.step % eval_every == 0:
+                        validate()
+                    if checkpoint_every and at.step % checkpoint_every == 0:
+                        save()
+                    if interrupt["stop"]:
+                        save()
+                        where = f"; checkpoint saved to {path}, call fit() again to resume" if path else ""
+                        raise KeyboardInterrupt(f"Training interrupted at step {at.step}{where}.")
+                    if at.step >= total_steps:
+                        break
+                validate()                                 # at the end of each epoch, and of the run
+                if at.batches_done == len(train_loader):   # the epoch is complete
+                    at.epoch, at.batches_done, at.epoch_rng = at.epoch + 1, 0, None
+                save()
     finally:
-        _set_rng_state(state)
-
-
-def check_inputs(model: torch.nn.Module, loader, device: torch.device, loss_fn=None, name: str = "train_loader") -> None:
-    """Fail early, with a plain explanation, on an empty loader, a bad batch format, shapes the model
-    cannot take, or labels outside the model's classes."""
-    try:
-        n_batches = len(loader)
-    except TypeError:
-        n_batches = None
-    if n_batches == 0:
-        raise ValueError(f"{name} yields no batches: is the dataset empty, or is batch_size larger than the "
-                         f"dataset with drop_last=True?")
-    with _rng_preserved():
-        try:
-            batch = next(iter(loader))
-        except StopIteration:
-            raise ValueError(f"{name} yields no batches: the dataset is empty.") from None
-        if not isinstance(batch, Mapping) and not (isinstance(batch, (list, tuple)) and len(batch) >= 2):
-            raise TypeError(f"{name} must yield (inputs, labels) pairs or dicts of tensors (Hugging Face style); "
-                            f"it yielded {type(batch).__name__}.")
-        if isinstance(batch, Mapping) and "labels" not in batch:
-            raise ValueError(f"{name} yields dicts without 'labels' ({sorted(batch)}): the model cannot compute a loss. "
-                             "Add labels to the dataset (or use a collator that makes them, such as "
-                             "DataCollatorForLanguageModeling).")
-        batch = to_device(batch, device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                if isinstance(batch, Mapping):
-                    out = model(**{k: v for k, v in batch.items() if k != "labels"})
-                    logits = out["logits"] if isinstance(out, Mapping) else getattr(out, "logits", None)
-                    labels = batch["labels"]
-                else:
-                    logits, labels = model(batch[0]), batch[1]
-        except (RuntimeError, ValueError, IndexError, TypeError) as exc:
-            shapes = ({k: tuple(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-                      if isinstance(batch, Mapping) else [tuple(t.shape) for t in batch if isinstance(t, torch.Tensor)])
-            raise ValueError(f"The model cannot run on the first batch of {name} (tensor shapes {shapes}):\n  {exc}\n"
-                             "Check that the inputs have the shape the model's first layer expects.") from exc
-        finally:
-            model.train(was_training)
-    if isinstance(logits, torch.Tensor) and isinstance(labels, torch.Tensor) and not labels.is_floating_point():
-        # Integer labels are class indices: one per example (or per token), each below the number of outputs.
-        if labels.shape != logits.shape[:-1]:
-            raise ValueError(f"labels of shape {tuple(labels.shape)} do not match model outputs of shape "
-                             f"{tuple(logits.shape)}: expected labels of shape {tuple(logits.shape[:-1])}.")
-        n_classes = logits.shape[-1]
-        everything = _all_labels(loader)
-        seen = everything if everything is not None else labels
-        valid = seen[seen != -100]
-        if valid.numel() and (valid.min() < 0 or valid.max() >= n_classes):
-            bad = valid[(valid < 0) | (valid >= n_classes)].unique()[:5].tolist()
-            raise ValueError(f"{name} has labels {bad} outside the model's {n_classes} classes (valid: 0..{n_classes - 1}). "
-                             "Give the model as many outputs as there are classes, or re-map the labels.")
+        history.seconds = clock.seconds()
+        shown.close(history)
     model.eval()
-    try:
-        with torch.no_grad():
-            loss = forward(model, batch, loss_fn)[0]
-    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
-        raise ValueError(f"The loss cannot be computed on the first batch of {name}:\n  {exc}") from exc
-    finally:
-        model.train(was_training)
-    if loss is None:
-        raise ValueError(f"The model returned no loss for a batch of {name}; pass labels in the batch or a loss_fn.")
+    distributed.barrier()
+    return history
 
 
-# ---------------------------------------------------------------- learning-rate schedules
+# ---------------------------------------------------------------- the pieces fit() is built from
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, total_steps: int, warmup_steps: int = 0):
-    """A LambdaLR for 'constant', 'linear' or 'cosine' decay after a linear warm-up."""
-    if kind not in ("constant", "linear", "cosine"):
-        raise ValueError(f"scheduler must be 'constant', 'linear', 'cosine' or a torch LR scheduler; got {kind!r}")
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if kind == "constant":
-            return 1.0
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return max(0.0, 1 - progress) if kind == "linear" else 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# ---------------------------------------------------------------- checkpoints and random state
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _micro_batch_groups(loader, size: int, device: torch.device, at: _Position) -> Iterator[list]:
+    """The rest of this epoch's batches, on the device, in groups of `size` (the last group may be shorter)."""
+    if at.batches_done and at.epoch_rng is not None:
+        # Resuming mid-epoch: replay this epoch's shuffle exactly, skip what was done, then restore the saved state.
+        now = rng_state()
+        set_rng_state(at.epoch_rng)
+        batches = iter(loader)
+        for _ in range(at.batches_done):
+            next(batches)
+        set_rng_state(now)
+    else:
+        at.epoch_rng, at.batches_done = rng_state(), 0
+        batches = iter(loader)
+    group = []
+    for batch in batches:
+        group.append(to_device(batch, device))
+        if len(group) == size:
+            at.batches_done += size
+            yield group
+            group = []
+    if group:
+        at.batches_done += len(group)
+        yield group
 
 
-def _fingerprint(model: torch.nn.Module, total_steps: int) -> dict:
-    shapes = [(n, tuple(p.shape)) for n, p in model.state_dict().items()]
-    return {"total_steps": total_steps, "n_tensors": len(shapes), "n_values": sum(math.prod(s) for _, s in shapes)}
+def _resume(path: Path, settings: dict, device, model, optimizer, scheduler, scaler, history: History,
+            at: _Position, total_steps: int, main: bool) -> tuple[History, _Position]:
+    """Load the checkpoint at `path` into the run's objects if there is one for the same settings."""
+    state = checkpoints.load(path, device)
+    if state is None:
+        return history, at
+    checkpoints.check_same_run(path, state, settings)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    at = _Position(**state["position"])
+    set_rng_state(state["rng"])
+    if main:
+        print(f"Resuming from {path.name}: " + ("finished run." if at.step >= total_steps
+                                                 else f"step {at.step} of {total_steps}."))
+    return History(**state["history"]), at
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically: to a temporary file first, then renamed over the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # per process: two runs never share a half-written file
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def _save(path: Path, settings: dict, model, optimizer, scheduler, scaler, history: History, at: _Position) -> None:
+    checkpoints.save(path, {
+        "fingerprint": settings, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history.state_dict(),
+        "position": vars(at), "rng": rng_state()})
 
 
-# ---------------------------------------------------------------- the loop
+class _Stopwatch:
+    """Training time without evaluation, continuing from what a resumed run had already spent."""
+
+    def __init__(self, already: float = 0.0):
+        self.start = time.perf_counter() - already
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    @contextmanager
+    def paused(self):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.start += time.perf_counter() - began
+
+
+class _Progress:
+    """The progress bar (smoothed loss, learning rate, epoch) and, if asked for, the live plot."""
+
+    def __init__(self, total: int, done: int, show: bool, live_plot: bool):
+        self.bar = tqdm(total=total, initial=done, desc="training", unit="step", disable=not show, dynamic_ncols=True)
+        self.plot, self.smoothed, self.every = None, None, max(1, total // 50)
+        if live_plot:
+            from .plots import LivePlot
+
+            self.plot = LivePlot()
+
+    def step(self, history: History, row: dict) -> None:
+        self.smoothed = row["loss"] if self.smoothed is None else 0.9 * self.smoothed + 0.1 * row["loss"]
+        self.bar.update(1)
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{self.smoothed:.4f}", lr=f"{row['lr']:.2e}", epoch=row["epoch"], refresh=False)
+        if self.plot is not None and row["step"] % self.every == 0:
+            self.plot.update(history)
+
+    def evaluated(self, history: History) -> None:
+        if self.plot is not None:
+            self.plot.update(history)
+
+    def close(self, history: History) -> None:
+        self.bar.close()
+        if self.plot is not None:
+            self.plot.close(history)
 
 
 @contextmanager
@@ -294,212 +489,70 @@ def _precision(precision: str, device: torch.device):
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
             precision = "fp32"
-    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in dtypes:
+    if precision not in _DTYPES:
         raise ValueError(f"precision must be fp32, bf16, fp16 or auto; got {precision!r}")
-    return dtypes[precision], precision == "fp16" and device.type == "cuda"
+    return _DTYPES[precision], precision == "fp16"
 
 
-def _explain_nonfinite(loss: float, step: int, epoch: int, lr: float, history: History, batch) -> str:
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+_NO_SCALER = torch.amp.GradScaler("cpu", enabled=False)
+
+
+def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; bf16 and fp32 need none."""
+    if not _precision(precision, device)[1]:
+        return torch.amp.GradScaler(device.type, enabled=False)
+    try:
+        return torch.amp.GradScaler(device.type)
+    except (RuntimeError, ValueError):   # a device without a scaler: train unscaled rather than not at all
+        return torch.amp.GradScaler(device.type, enabled=False)
+
+
+def _explain_nonfinite(what: str, at: _Position, lr: float, history: History, group: list) -> str:
     recent = [r["loss"] for r in history.steps[-5:]]
     trend = f"the last losses were {', '.join(f'{v:.3g}' for v in recent)}" if recent else "it was the very first step"
-    inputs_bad = any(isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()
-                     for t in (batch.values() if isinstance(batch, Mapping) else batch))
+    inputs_bad = any(t.is_floating_point() and not torch.isfinite(t).all() for b in group for t in _tensors(b))
     causes = ["the inputs of this batch contain NaN or inf values — clean the data"] if inputs_bad else []
     causes += [f"the learning rate ({lr:.3g}) is too high — try 10× smaller",
                "gradients explode — pass max_grad_norm=1.0 to clip them",
                "fp16 overflow — use precision='bf16' or 'fp32'"]
-    return (f"The loss became {loss} at step {step} (epoch {epoch}); {trend}. Training stopped: one more step would "
-            "put NaN into every weight.\nLikely causes:\n  - " + "\n  - ".join(causes) +
-            "\nThe weights in memory may already be damaged: re-create the model (or resume from a checkpoint) "
-            "before training again.")
+    return (f"{what} Step {at.step + 1} (epoch {at.epoch + 1}) was not taken; {trend}. Training stopped: one more step "
+            "would put NaN into every weight.\nLikely causes:\n  - " + "\n  - ".join(causes) +
+            "\nThe weights are those of the last finite step: resume from a checkpoint, or re-create the model, "
+            "after fixing the cause.")
 
 
-def fit(
-    model: torch.nn.Module,
-    train_loader,
-    *,
-    val_loader=None,
-    epochs: int = 1,
-    max_steps: int | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    scheduler: str | torch.optim.lr_scheduler.LRScheduler = "constant",
-    warmup_steps: int = 0,
-    loss_fn: Callable | None = None,
-    grad_accum_steps: int = 1,
-    max_grad_norm: float | None = None,
-    precision: str = "fp32",
-    eval_every: int | None = None,
-    num_classes: int | None = None,
-    checkpoint: str | Path | None = None,
-    checkpoint_every: int | None = None,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-    live_plot: bool = False,
-    callbacks: tuple[Callable[[dict], None], ...] = (),
-    seed: int = 0,
-) -> History:
-    """Train `model` on `train_loader`; return the History.
+# ---------------------------------------------------------------- batches
 
-    Runs `epochs` passes (or exactly `max_steps` optimizer steps). `optimizer` defaults to AdamW(lr,
-    weight_decay); `scheduler` is 'constant', 'linear', 'cosine' (after `warmup_steps`) or a torch
-    scheduler. Evaluates on `val_loader` every `eval_every` steps and at the end of each epoch. With
-    `checkpoint=path`, state is saved every `checkpoint_every` steps, at each epoch end and on
-    interrupt, and a later call with the same arguments resumes from it (or returns at once if done).
-    """
-    device = distributed.setup(torch.device(device) if device else get_device())
-    main = distributed.is_main()
-    model.to(device)
-    train_loader = distributed.shard(train_loader, seed)
-    check_inputs(model, train_loader, device, loss_fn, "train_loader")
-    if val_loader is not None and main:
-        check_inputs(model, val_loader, device, loss_fn, "val_loader")
 
-    steps_per_epoch = math.ceil(len(train_loader) / grad_accum_steps)
-    total_steps = max_steps if max_steps is not None else epochs * steps_per_epoch
-    if optimizer is None:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    if isinstance(scheduler, str):
-        scheduler = make_scheduler(optimizer, scheduler, total_steps, warmup_steps)
-    amp_dtype, use_scaler = _precision(precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    ddp_model = distributed.wrap(model, device)
+def to_device(batch, device: torch.device):
+    """Move a batch (tensor, tuple/list or dict of tensors) to the device; non-blocking where memory is pinned."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
 
-    history = History()
-    step, epoch, batches_done = 0, 0, 0
-    epoch_rng = None
-    path = Path(checkpoint) if checkpoint else None
-    fingerprint = _fingerprint(model, total_steps)
-    if path is not None and path.exists():
-        state = torch.load(path, map_location=device, weights_only=False)
-        if state["fingerprint"] != fingerprint:
-            raise CheckpointMismatchError(
-                f"{path} was written for a different run ({state['fingerprint']}; this run: {fingerprint}). "
-                "Delete it to start over, or pass another checkpoint= path.")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = History(**state["history"])
-        step, epoch, batches_done, epoch_rng = state["step"], state["epoch"], state["batches_done"], state["epoch_rng"]
-        _set_rng_state(state["rng"])
-        if main:
-            done = "finished run" if step >= total_steps else f"step {step} of {total_steps}"
-            print(f"Resuming from {path.name}: {done}.")
 
-    def save(position_batches: int) -> None:
-        if path is None or not main:
-            return
-        save_checkpoint(path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "history": history.state_dict(), "step": step, "epoch": epoch,
-            "batches_done": position_batches, "epoch_rng": epoch_rng, "rng": _rng_state(), "fingerprint": fingerprint})
+def batch_size_of(batch) -> int:
+    """Number of examples in a batch."""
+    first = next(iter(batch.values())) if isinstance(batch, Mapping) else batch[0]
+    return len(first)
 
-    def run_eval() -> None:
-        if val_loader is None or not main:
-            return
-        metrics = evaluate(model, val_loader, device=device, loss_fn=loss_fn, num_classes=num_classes,
-                           precision=precision, progress=False)
-        history.evals.append({"step": step, "epoch": epoch, **{f"val_{k}": v for k, v in metrics.items()
-                                                                if isinstance(v, (int, float))}})
-        if plot is not None:
-            plot.update(history)
 
-    plot = None
-    if live_plot and main:
-        from .plots import LivePlot
+def _tensors(batch) -> list[torch.Tensor]:
+    return [t for t in (batch.values() if isinstance(batch, Mapping) else batch) if isinstance(t, torch.Tensor)]
 
-        plot = LivePlot()
-    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main),
-               dynamic_ncols=True)
-    smoothed = None
-    model.train()
-    start = time.perf_counter() - history.seconds
-    try:
-        with _graceful_interrupt() as interrupt:
-            while step < total_steps:
-                distributed.set_epoch(train_loader, epoch)
-                resuming = epoch_rng is not None and batches_done > 0
-                if resuming:
-                    # Replay this epoch's shuffle exactly, skip what was done, then restore the saved state.
-                    rng_now = _rng_state()
-                    _set_rng_state(epoch_rng)
-                else:
-                    epoch_rng, batches_done = _rng_state(), 0
-                iterator = iter(train_loader)
-                if resuming:
-                    for _ in range(batches_done):
-                        next(iterator)
-                    _set_rng_state(rng_now)
-                optimizer.zero_grad(set_to_none=True)
-                micro, summed = 0, 0.0
-                for batch in iterator:
-                    batch = to_device(batch, device)
-                    with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-                        loss, logits, labels = forward(ddp_model, batch, loss_fn)
-                    if not torch.isfinite(loss):
-                        raise NonFiniteLossError(_explain_nonfinite(loss.item(), step, epoch,
-                                                                    optimizer.param_groups[0]["lr"], history, batch))
-                    scaler.scale(loss / grad_accum_steps).backward()
-                    summed += loss.item()
-                    micro += 1
-                    batches_done += 1
-                    history.examples += batch_size_of(batch)
-                    last_in_epoch = batches_done == len(train_loader)
-                    if micro < grad_accum_steps and not last_in_epoch:
-                        continue
-                    value, micro, summed = summed / micro, 0, 0.0
-                    if max_grad_norm is not None:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    lr_now = optimizer.param_groups[0]["lr"]
-                    scheduler.step()
-                    step += 1
-                    smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
-                    history.steps.append({"step": step, "epoch": epoch, "loss": value, "lr": lr_now})
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{smoothed:.4f}", lr=f"{lr_now:.2e}", epoch=epoch, refresh=False)
-                    for callback in callbacks:
-                        callback({"step": step, "epoch": epoch, "loss": value, "lr": lr_now, "model": model})
-                    if eval_every and step % eval_every == 0 and step < total_steps:
-                        history.seconds = time.perf_counter() - start
-                        run_eval()
-                        start = time.perf_counter() - history.seconds
-                        model.train()
-                    elif plot is not None and step % max(1, total_steps // 50) == 0:
-                        plot.update(history)
-                    if checkpoint_every and step % checkpoint_every == 0:
-                        history.seconds = time.perf_counter() - start
-                        save(batches_done)
-                    if interrupt["stop"]:
-                        history.seconds = time.perf_counter() - start
-                        save(batches_done)
-                        where = f"; checkpoint saved to {path}, call fit() again to resume" if path else ""
-                        raise KeyboardInterrupt(f"Training interrupted at step {step}{where}.")
-                    if step >= total_steps:
-                        break
-                history.seconds = time.perf_counter() - start
-                if batches_done == len(train_loader):
-                    epoch += 1
-                    epoch_rng, batches_done = None, 0
-                    run_eval()
-                    start = time.perf_counter() - history.seconds
-                    model.train()
-                elif step >= total_steps:
-                    run_eval()
-                save(batches_done)
-    finally:
-        bar.close()
-        if plot is not None:
-            plot.close(history)
-    model.eval()
-    distributed.barrier()
-    return history
+
+def _n_targets(logits: torch.Tensor | None, labels: torch.Tensor | None, batch) -> int:
+    """Weight of a batch's mean loss: number of labelled tokens for token tasks, else number of examples."""
+    if labels is not None and logits is not None and labels.dim() == logits.dim() - 1 and labels.dim() > 1:
+        return int((labels != -100).sum().item())
+    return batch_size_of(batch)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -519,7 +572,7 @@ def evaluate(model: torch.nn.Module, loader, *, device: torch.device | str | Non
     token_task = False
     for batch in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
         batch = to_device(batch, device)
-        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+        with _autocast(device, amp_dtype):
             loss, logits, labels = forward(model, batch, loss_fn)
         if loss is not None:
             loss_mean.update(loss.item(), _n_targets(logits, labels, batch))

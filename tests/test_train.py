@@ -55,8 +55,8 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(mnist, tmp_path):
     with pytest.raises(KeyboardInterrupt, match="resume"):
         _small_run(x, y, ckpt, interrupt_at=31)  # mid-epoch 2, between periodic checkpoints
     assert ckpt.exists()
-    state = torch.load(ckpt, weights_only=False)
-    assert state["step"] == 31
+    state = torch.load(ckpt, weights_only=True)   # tensors and plain values only: nothing in it can run code
+    assert state["position"]["step"] == 31
     resumed = _small_run(x, y, ckpt)
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
@@ -153,3 +153,134 @@ def test_hugging_face_model_with_dict_batches():
     bad = TensorLoader(ids, labels + 2, keys=("input_ids", "labels"), batch_size=8)
     with pytest.raises(ValueError, match="outside the model's 2 classes"):
         fit(model, bad, progress=False)
+
+
+# ---------------------------------------------------------------- the loop, correct (review of lessons 00-02, §7)
+
+
+def _sgd_reference(model, parts, lr):
+    """Plain SGD steps, one per group of (x, y) parts: the mean loss over every example of the group."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for group in parts:
+        x = torch.cat([p[0] for p in group])
+        y = torch.cat([p[1] for p in group])
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+def test_short_last_accumulation_group_is_averaged_over_its_own_size():
+    seed_everything(0)
+    x, y = torch.randn(80, 5), torch.randint(0, 3, (80,))
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    # 5 micro-batches of 16, groups of 4: one step on 4 batches, then one on the single batch left over.
+    history = fit(a, TensorLoader(x, y, batch_size=16), optimizer=torch.optim.SGD(a.parameters(), lr=0.5),
+                  grad_accum_steps=4, progress=False)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 80, 16)]
+    _sgd_reference(b, [batches[:4], batches[4:]], lr=0.5)
+    assert len(history.steps) == 2
+    assert torch.allclose(a.weight, b.weight, atol=1e-6)
+
+
+def test_uneven_micro_batches_are_weighted_by_their_examples():
+    seed_everything(0)
+    x, y = torch.randn(40, 5), torch.randint(0, 3, (40,))
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    # Batches of 16, 16 and 8 in one group of 3: the step is the mean over all 40 examples.
+    fit(a, TensorLoader(x, y, batch_size=16), optimizer=torch.optim.SGD(a.parameters(), lr=0.5), grad_accum_steps=3,
+        progress=False)
+    _sgd_reference(b, [[(x, y)]], lr=0.5)
+    assert torch.allclose(a.weight, b.weight, atol=1e-6)
+
+
+class TokenModel(nn.Module):
+    """A Hugging Face-style token model: returns .loss, the mean over the tokens whose label is not -100."""
+
+    def __init__(self, vocab: int = 20, width: int = 8):
+        super().__init__()
+        self.embed, self.head = nn.Embedding(vocab, width), nn.Linear(width, vocab)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.head(self.embed(input_ids))
+        loss = None if labels is None else nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        return {"loss": loss, "logits": logits}
+
+
+def test_token_losses_are_averaged_over_every_token_of_an_accumulated_group():
+    seed_everything(0)
+    ids = torch.randint(0, 20, (8, 6))
+    labels = torch.full_like(ids, -100)
+    labels[:4] = ids[:4]             # the first micro-batch: 24 labelled tokens
+    labels[4, 0] = ids[4, 0]         # the second: 1 labelled token
+    a, b = TokenModel(), TokenModel()
+    b.load_state_dict(a.state_dict())
+    loader = lambda n: TensorLoader(ids, labels, keys=("input_ids", "labels"), batch_size=n)  # noqa: E731
+    small = fit(a, loader(4), optimizer=torch.optim.SGD(a.parameters(), lr=1.0), grad_accum_steps=2, progress=False)
+    whole = fit(b, loader(8), optimizer=torch.optim.SGD(b.parameters(), lr=1.0), progress=False)
+    # One batch of 8 rows: the mean over its 25 tokens. Accumulating two rows of 4 must give the same step.
+    assert small.steps[0]["loss"] == pytest.approx(whole.steps[0]["loss"], rel=1e-5)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_each_evaluation_happens_once_and_epochs_count_from_one_everywhere():
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    seen = []
+    history = fit(nn.Linear(4, 2), TensorLoader(x, y, batch_size=16), val_loader=TensorLoader(x, y, batch_size=64),
+                  epochs=2, eval_every=2, callbacks=(lambda s: seen.append(s["epoch"]),), progress=False)
+    assert [(r["step"], r["epoch"]) for r in history.evals] == [(2, 1), (4, 1), (6, 2), (8, 2)]
+    assert [r["epoch"] for r in history.steps] == [1, 1, 1, 1, 2, 2, 2, 2] == seen
+
+
+def test_seed_seeds_the_run():
+    x, y = torch.randn(200, 6), torch.randint(0, 2, (200,))
+
+    def run(seed, noise):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 2))
+        torch.manual_seed(noise)            # whatever the random state was before the call
+        fit(model, TensorLoader(x, y, batch_size=20, shuffle=True), epochs=2, seed=seed, progress=False)
+        return model[0].weight.detach().clone()
+
+    assert torch.equal(run(seed=7, noise=1), run(seed=7, noise=2))       # seed= alone decides the run
+    assert not torch.equal(run(seed=7, noise=1), run(seed=8, noise=1))
+    assert not torch.equal(run(seed=None, noise=1), run(seed=None, noise=2))  # None: the caller's random state
+
+
+def test_non_finite_gradients_are_caught_before_the_step():
+    seed_everything(0)
+    x, y = torch.rand(32, 4) + 0.1, torch.randint(0, 2, (32,))
+    model = nn.Linear(4, 2)
+    before = model.weight.detach().clone()
+
+    def loss_fn(out, target):
+        # Finite value, infinite slope: d sqrt(u)/du at u = 0 is inf, and inf * 0 = nan in the chain rule.
+        return nn.functional.cross_entropy(out, target) + torch.sqrt(out * 0).sum()
+
+    with pytest.raises(NonFiniteLossError, match="gradient") as info:
+        fit(model, TensorLoader(x, y, batch_size=32), loss_fn=loss_fn, progress=False)
+    assert "max_grad_norm" in str(info.value)
+    assert torch.equal(before, model.weight)  # the step that would have put NaN into the weights was not taken
+
+
+def test_default_optimizer_is_fused_adamw_without_decay_on_biases_and_norms():
+    from transformers import BertConfig, BertForSequenceClassification, Trainer
+
+    from pretrain_lessons.train import adamw
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=2)
+    model = BertForSequenceClassification(config)
+    optimizer = adamw(model, lr=1e-3, weight_decay=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert decayed == set(Trainer.get_decay_parameter_names(None, model))     # the same split as Trainer's
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(names)
+    assert optimizer.defaults["fused"] or optimizer.defaults["foreach"]
+    assert optimizer.defaults["fused"] is True          # torch's CPU kernel exists since 2.4
+    used = []
+    fit(nn.Linear(4, 2), TensorLoader(torch.randn(8, 4), torch.zeros(8, dtype=torch.long), batch_size=8),
+        callbacks=(lambda s: used.append(s["optimizer"]),), progress=False)
+    assert isinstance(used[0], torch.optim.AdamW) and used[0].defaults["fused"] is True
