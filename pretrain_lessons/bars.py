@@ -7,12 +7,26 @@ from tqdm.std import tqdm as _text_tqdm
 
 
 class _StoredBar(_text_tqdm):
-    """A text bar for stored notebook outputs: no 0 % line, so what is kept is a real measurement."""
+    """A text bar for stored notebook outputs: no 0 % line, and the final line written in one piece with its newline,
+    so nothing is left behind as a blank fragment."""
 
     def display(self, msg=None, pos=None):
-        if self.n == 0:
+        if self.n == 0 or msg == "":
             return True
         return super().display(msg, pos)
+
+    def close(self):
+        if self.disable:
+            return
+        final = None
+        if self.leave and self.n:
+            self._ema_dt = lambda: None   # the overall rate in the final line, as tqdm's own close() does
+            final = "\r" + self.__str__() + "\n"
+        self.leave = False                # tqdm's close() then only "clears" (writes nothing, see display)
+        super().close()
+        if final:
+            self.fp.write(final)
+            self.fp.flush()
 
 
 def bar(iterable=None, **kwargs):

@@ -37,6 +37,9 @@ class Claim:
         mark = "✔ holds" if self.holds else "✘ does not hold"
         return f"{mark}: {self.text}" + (f" — {self.evidence}" if self.evidence else "")
 
+    def _ipython_display_(self) -> None:
+        """Shown once, when it is checked: a claim on a cell's last line does not print itself a second time."""
+
 
 MADE: list[Claim] = []   # the claims checked in this kernel, in order
 
@@ -80,7 +83,10 @@ def claim(text: str, verdict, *, expect: str = "better", evidence: str | None = 
 
 
 def _show(made: Claim, enforce: bool) -> None:
-    note = "" if made.holds or enforce else " (smoke scale: reported, not enforced — the numbers mean nothing here)"
+    note = ""
+    if not made.holds and not enforce:
+        note = (" (smoke scale: reported, not enforced — the numbers mean nothing here)" if scale.current() == "smoke"
+                else " (PRETRAIN_LESSONS_CLAIMS=report: reported, not enforced)")
     text = str(made) + note
     try:
         from IPython import get_ipython

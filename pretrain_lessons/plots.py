@@ -98,10 +98,16 @@ class LivePlot:
             learning_curves(history)
 
 
-def confusion_matrix(matrix, class_names: list[str] | None = None, normalize: bool = False, title: str = "Confusion matrix"):
-    """Heat map of a confusion matrix: rows are true classes, columns predicted; counts (or row shares) written in."""
+def confusion_matrix(matrix, class_names: list[str] | None = None, normalize: bool = False, title: str = "Confusion matrix",
+                     errors_only: bool = False):
+    """Heat map of a confusion matrix: rows are true classes, columns predicted; counts (or row shares) written in.
+
+    `errors_only=True` blanks the diagonal, so the colours show the mistakes instead of being swamped by the hits.
+    """
     m = np.asarray(matrix, dtype=float)
-    shown = m / m.sum(1, keepdims=True).clip(min=1) if normalize else m
+    shown = m / m.sum(1, keepdims=True).clip(min=1) if normalize else m.copy()
+    if errors_only:
+        np.fill_diagonal(shown, 0)
     n = len(m)
     names = class_names or [str(i) for i in range(n)]
     size = max(3.6, 0.45 * n + 1.5)
@@ -113,10 +119,13 @@ def confusion_matrix(matrix, class_names: list[str] | None = None, normalize: bo
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     for i in range(n):
         for j in range(n):
+            if errors_only and i == j:
+                continue
             text = f"{shown[i, j]:.2f}" if normalize else f"{int(m[i, j])}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if shown[i, j] > shown.max() * 0.6 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class" if normalize else "number of examples")
+    label = "share of true class" if normalize else "number of examples"
+    fig.colorbar(image, ax=ax, fraction=0.046, label=label + (" (diagonal left out)" if errors_only else ""))
     fig.tight_layout()
     return fig
 
@@ -148,17 +157,25 @@ def image_grid(images, titles: list[str] | None = None, ncols: int = 8, cmap: st
 
 
 def weight_templates(weight, class_names: list[str] | None = None, shape: tuple[int, int] = (28, 28),
-                     title: str = "What each class's weights look for"):
-    """Each row of a linear layer's weight matrix shown as an image: red pixels raise the class score, blue lower it."""
+                     title: str = "What each class's weights look for", ncols: int = 5, size: float = 2.1,
+                     clip_quantile: float = 1.0):
+    """Each row of a linear layer's weight matrix shown as an image: red pixels raise the class score, blue lower it.
+
+    `clip_quantile=0.99` sets the colour scale at the 99th percentile of |w|, so a few extreme pixels do not wash
+    out all the others.
+    """
     w = np.asarray(weight, dtype=float)
-    limit = np.abs(w).max()
+    limit = np.quantile(np.abs(w), clip_quantile)
     names = class_names or [str(i) for i in range(len(w))]
-    fig, axes = plt.subplots(1, len(w), figsize=(1.25 * len(w), 1.8))
-    for ax, row, name in zip(axes, w, names):
-        image = ax.imshow(row.reshape(shape), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(name, fontsize=9)
+    nrows = -(-len(w) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size + 1.0, nrows * (size + 0.3)), squeeze=False)
+    for ax in axes.flat:
         ax.set_axis_off()
-    fig.colorbar(image, ax=axes, fraction=0.02, label="weight")
+    for ax, row, name in zip(axes.flat, w, names):
+        image = ax.imshow(row.reshape(shape), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(name, fontsize=10)
+    clipped = f", clipped at ±{limit:.2f}" if clip_quantile < 1 else ""
+    fig.colorbar(image, ax=axes, fraction=0.03, label=f"weight (red: ink here raises the score{clipped})")
     fig.suptitle(title)
     return fig
 

@@ -212,10 +212,13 @@ def format_p(p: float) -> str:
 def _formatter(percent: bool, spread: float):
     """A number formatter: percentages with one decimal; other values to the precision their spread supports."""
     if percent:
+        # One decimal of a percentage, two when the spread is below half a point.
+        places = 2 if spread is not None and math.isfinite(spread) and 0 < 100 * spread < 0.5 else 1
+
         def f(v: float, signed: bool = False, unit: bool = True, points: bool = False) -> str:
             if v is None or not math.isfinite(v):
                 return "n/a"
-            text = f"{100 * v:{'+' if signed else ''}.1f}"
+            text = f"{100 * v:{'+' if signed else ''}.{places}f}"
             return text + (" points" if points and unit else " %" if unit else "")
         return f
     decimals = None

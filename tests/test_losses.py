@@ -69,3 +69,15 @@ def test_uniform_prediction_costs_log_c():
 def test_bad_reduction_is_rejected(batch):
     with pytest.raises(ValueError, match="reduction"):
         losses.cross_entropy(*batch, reduction="avg")
+
+
+def test_transfer_experiment_related_helps_unrelated_hurts():
+    from pretrain_lessons import stats
+    from pretrain_lessons.losses import transfer_experiment
+
+    related = [transfer_experiment(d) for d in range(20)]             # the lesson's 20 draws
+    unrelated = [transfer_experiment(d, related=False) for d in range(20)]
+    acc = lambda runs, name: [r[name]["heldout_accuracy"] for r in runs]  # noqa: E731
+    assert stats.compare(acc(related, "fine-tuned"), acc(related, "scratch")).verdict == "better"
+    assert stats.compare(acc(unrelated, "fine-tuned"), acc(unrelated, "scratch")).verdict == "worse"
+    assert transfer_experiment(3) == transfer_experiment(3)   # a draw fixes everything

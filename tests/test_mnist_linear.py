@@ -68,3 +68,40 @@ def test_train_briefly_learns_and_is_repeatable(data):
     h2, acc2 = train_briefly(data, lr=0.05, batch_size=64, steps=150)
     assert len(h1.steps) == 150 and acc1 == acc2
     assert acc1 > 0.7   # 150 steps of plain SGD: well above chance (0.1), well below the ~92 % ceiling
+
+
+def test_hand_gradient_equals_autograd(data):
+    from pretrain_lessons.mnist_linear import softmax_regression_grads
+
+    x, y = data["x_train"][:50], data["y_train"][:50]
+    w = (0.01 * torch.randn(784, 10, generator=torch.Generator().manual_seed(1))).requires_grad_()
+    b = torch.zeros(10, requires_grad=True)
+    nn.functional.cross_entropy(x @ w + b, y).backward()
+    gw, gb = softmax_regression_grads(x, y, w.detach(), b.detach())
+    torch.testing.assert_close(gw, w.grad, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(gb, b.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_train_many_equals_sgd_with_autograd_for_each_recipe_and_seed(data):
+    from pretrain_lessons.mnist_linear import Recipe, sgd_with_autograd, train_many
+
+    x, y = data["x_train"][:3200], data["y_train"][:3200]
+    recipes = [Recipe(0.01), Recipe(0.01, momentum=0.9, schedule="cosine")]
+    w, b, runs = train_many(x, y, recipes, seeds=[3, 4], epochs=2)
+    assert [(str(r), s) for r, s in runs] == [(str(r), s) for r in recipes for s in (3, 4)]
+    for (recipe, seed), wi, bi in zip(runs, w, b):
+        reference = sgd_with_autograd(x, y, recipe, seed, epochs=2)
+        torch.testing.assert_close(wi, reference.weight.detach().T, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(bi[0], reference.bias.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_train_many_pairs_recipes_by_seed_and_learns(data):
+    from pretrain_lessons.mnist_linear import Recipe, accuracies, linear_init, train_many
+
+    x, y = data["x_train"][:3200], data["y_train"][:3200]
+    w, b, runs = train_many(x, y, [Recipe(0.0), Recipe(0.05)], seeds=[0, 1], epochs=1)
+    w0, _ = linear_init(0)
+    torch.testing.assert_close(w[0], w0)          # lr 0: the seed's starting weights, untouched
+    assert not torch.equal(w[0], w[1])            # two seeds, two starts
+    acc = accuracies(w, b, data["x_val"], data["y_val"])
+    assert acc[2] > 0.75 and acc[0] < 0.3         # 50 steps at lr 0.05 learn; lr 0 stays near chance

@@ -32,3 +32,13 @@ def test_softmax_and_loss_values():
     probs, loss = softmax_and_loss([0.0, 0.0, 0.0], 2)
     assert probs == pytest.approx([1 / 3] * 3)
     assert loss == pytest.approx(math.log(3))
+
+
+def test_shifting_all_logits_changes_nothing_and_temperature_does():
+    box = logit_sliders((2.0, 1.0, 0.1), true_class=0)
+    loss = box.label.value.split("loss = <b>")[1]
+    box.shift.value = 7.5
+    assert box.label.value.split("loss = <b>")[1] == loss          # the same loss after adding 7.5 to every logit
+    box.temperature.value = 0.5                                     # z / 0.5: sharper softmax, lower loss here
+    _, sharper = softmax_and_loss([(z + 7.5) / 0.5 for z in (2.0, 1.0, 0.1)], 0)
+    assert f"{sharper:.3f}" in box.label.value and box.label.value.split("loss = <b>")[1] != loss

@@ -84,30 +84,37 @@ def _logits_text(logits: list[float], probs: list[float], true_class: int, loss:
 
 
 def logit_sliders(logits: tuple[float, float, float] = (2.0, 1.0, 0.1), true_class: int = 0) -> widgets.VBox:
-    """Three logit sliders and a true-class choice, with the softmax bars and the loss."""
+    """Three logit sliders, a shift added to all of them, a temperature dividing all of them, and a true-class choice,
+    with the softmax bars and the loss of (z + shift) / temperature."""
     names = ["class 0", "class 1", "class 2"]
+    layout = widgets.Layout(width="420px")
     sliders = [widgets.FloatSlider(value=z, min=-6.0, max=6.0, step=0.1, description=f"logit z{i}",
-                                   continuous_update=False, readout_format="+.1f",
-                                   layout=widgets.Layout(width="420px"))
+                                   continuous_update=False, readout_format="+.1f", layout=layout)
                for i, z in enumerate(logits)]
+    shift = widgets.FloatSlider(value=0.0, min=-10.0, max=10.0, step=0.5, description="add to all",
+                                continuous_update=False, readout_format="+.1f", layout=layout)
+    temperature = widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05, description="temperature T",
+                                         continuous_update=False, readout_format=".2f", layout=layout)
     choice = widgets.ToggleButtons(options=[(n, i) for i, n in enumerate(names)], value=true_class,
                                    description="true class", style={"button_width": "80px"})
     label = widgets.HTML()
     out = widgets.Output()
 
     def redraw(change=None) -> None:
-        zs = [s.value for s in sliders]
+        zs = [(s.value + shift.value) / temperature.value for s in sliders]
         probs, loss = softmax_and_loss(zs, choice.value)
         label.value = _logits_text(zs, probs, choice.value, loss)
         out.clear_output(wait=True)
         with out:
             figure_output(_logits_figure(probs, choice.value, names))
 
-    for w in (*sliders, choice):
+    for w in (*sliders, shift, temperature, choice):
         w.observe(redraw, names="value")
     redraw()
     help_text = widgets.HTML("Move the logits (the model's raw scores) and pick the true class. Raise the true "
-                             "class's logit and the loss falls; raise another class's and it grows.")
-    box = widgets.VBox([help_text, *sliders, choice, label, out])
-    box.sliders, box.choice, box.label, box.out = sliders, choice, label, out
+                             "class's logit and the loss falls; raise another class's and it grows. <i>add to all</i> "
+                             "shifts every logit by the same amount; <i>temperature</i> divides them all by T.")
+    box = widgets.VBox([help_text, *sliders, shift, temperature, choice, label, out])
+    box.sliders, box.shift, box.temperature, box.choice, box.label, box.out = (sliders, shift, temperature, choice,
+                                                                             label, out)
     return box
