@@ -19,10 +19,13 @@ def project_root() -> Path:
 
 
 def data_dir() -> Path:
-    """The data folder (PRETRAIN_LESSONS_DATA overrides); created on first use."""
+    """The data folder (PRETRAIN_LESSONS_DATA overrides); created on first use where it can be."""
     env = os.environ.get("PRETRAIN_LESSONS_DATA")
     path = Path(env).expanduser().resolve() if env else project_root() / "data"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass   # unwritable: whatever needs to write there (provisioning, checkpoints) says so, with the fix
     return path
 
 

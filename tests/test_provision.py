@@ -102,3 +102,10 @@ def test_lesson_data_loads_with_the_standard_apis():
     train_texts = set(rotten_tomatoes("train")[0])
     assert not train_texts & set(texts)
     assert len(bbc_news()[0]) == 2225
+
+
+def test_the_manifest_pins_every_assets_file_list():
+    for asset in provision.load_manifest().values():
+        assert asset.files is not None, asset.name
+        assert len(asset.files) == len(set(asset.files)) == asset.n_files, asset.name
+        assert all(any(f == t or f.startswith(t + "/") for t in asset.targets) for f in asset.files), asset.name

@@ -300,7 +300,15 @@ def build_efficientnet(fmt: str, raw: Path, staging: Path) -> None:
     shutil.copy2(_find(raw, "efficientnet-lite0*.pth"), dest / "efficientnet-lite0.pth")
 
 
+def build_copy(fmt: str, raw: Path, staging: Path) -> None:
+    """Keep what the source gave as it is (its layout is already the asset's): for plain files and for tests."""
+    if fmt != "copy":
+        raise SourceError(f"unknown format {fmt} for the copy builder")
+    shutil.copytree(raw, staging, dirs_exist_ok=True)
+
+
 BUILDERS = {
+    "copy": build_copy,
     "mnist": build_mnist,
     "fashion_mnist": build_fashion_mnist,
     "rotten_tomatoes": build_rotten_tomatoes,
