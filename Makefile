@@ -12,12 +12,13 @@ export PRETRAIN_LESSONS_HOME := $(CURDIR)
 
 .PHONY: setup data browser lab test test-fast course bench doctor clean
 
-# The virtual environment, with the package (editable) and the tested torch/torchvision pair.
+# The virtual environment, with the package (editable) and every other package at the version it was tested with
+# (constraints.txt pins the whole tested environment, pip and setuptools included).
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course into $(VENV) (first time: a few minutes)…"
 	@start=$$(date +%s); \
-	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -c constraints.txt pip setuptools && \
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]' && \
 	echo "Installed in $$(( $$(date +%s) - start )) s."
 	@touch $(STAMP)
