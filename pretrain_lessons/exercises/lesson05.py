@@ -1,5 +1,5 @@
 """Exercises of 05_finetuning_text_classification: attention masks, a real dataset for Trainer, compute_metrics,
-and fine-tuning for the five BBC News topics."""
+fine-tuning for the five BBC News topics, judging a gap against its spread, and mean pooling."""
 from __future__ import annotations
 
 import numpy as np
@@ -85,7 +85,7 @@ def _check_q2(dataset_class):
     if n != len(texts):
         raise Incorrect(f"the dataset has {n} items for {len(texts)} texts: one item per example.")
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
-    for i in (0, 3):
+    for i in range(n):
         item = dataset[i]
         if not isinstance(item, dict):
             raise Incorrect(f"item {i} is a {type(item).__name__}; Trainer's collator wants a dict of tensors per example.")
@@ -96,10 +96,20 @@ def _check_q2(dataset_class):
             raise Incorrect(f"item {i} needs 'input_ids' and 'attention_mask' (it has {sorted(item)}).")
         if int(torch.as_tensor(item["labels"])) != labels[i]:
             raise Incorrect(f"item {i} carries label {item['labels']}, but text {i} has label {labels[i]}.")
-        ids = [int(t) for t in torch.as_tensor(item["input_ids"]).tolist()]
+        ids = [int(t) for t in torch.as_tensor(item["input_ids"]).reshape(-1).tolist()]
+        mask = [int(t) for t in torch.as_tensor(item["attention_mask"]).reshape(-1).tolist()]
+        if len(mask) != len(ids):
+            raise Incorrect(f"item {i}: attention_mask has {len(mask)} entries for {len(ids)} input_ids; one per token.")
         real = [t for t in ids if t != tokenizer.pad_token_id]
         if real != tokenizer(texts[i])["input_ids"]:
             raise Incorrect(f"item {i}'s input_ids do not encode text {i} ({texts[i]!r}) with the MiniLM tokenizer.")
+        expected = [int(t != tokenizer.pad_token_id) for t in ids]
+        if mask != expected:
+            if all(m == 1 for m in mask):
+                raise Incorrect(f"item {i} is padded, but its attention_mask is all ones: the model would attend to "
+                                "the [PAD] tokens — seed 001's bug. Use the mask the tokenizer returns (0 on padding).")
+            raise Incorrect(f"item {i}'s attention_mask is {mask}; it must be 1 on the real tokens and 0 on the "
+                            f"padding: {expected}.")
 
 
 q2 = Exercise(
@@ -127,6 +137,24 @@ q2 = Exercise(
     setup=Q2_SETUP,
     wrong_answers=[
         "ReviewDataset = lambda texts, labels: minilm_tokenizer(list(texts), truncation=True)",
+        """class ReviewDataset(torch.utils.data.Dataset):
+    def __init__(self, texts, labels):
+        self.enc = minilm_tokenizer(list(texts), padding="max_length", max_length=16, truncation=True)
+        self.labels = list(labels)
+    def __len__(self):
+        return len(self.labels)
+    def __getitem__(self, i):
+        ids = torch.tensor(self.enc["input_ids"][i])
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor(self.labels[i])}""",
+        """class ReviewDataset(torch.utils.data.Dataset):
+    def __init__(self, texts, labels):
+        self.enc = minilm_tokenizer(list(texts), padding="max_length", max_length=16, truncation=True)
+        self.labels = list(labels)
+    def __len__(self):
+        return len(self.labels)
+    def __getitem__(self, i):
+        ids = torch.tensor(self.enc["input_ids"][i])
+        return {"input_ids": ids, "attention_mask": (ids == 0).long(), "labels": torch.tensor(self.labels[i])}""",
         """class ReviewDataset(torch.utils.data.Dataset):
     def __init__(self, texts, labels):
         self.enc = minilm_tokenizer(list(texts), truncation=True)
@@ -299,5 +327,142 @@ bbc_predictions = predict_proba(bbc_model, minilm_tokenizer, bbc_check_texts, ma
         "bbc_predictions = [i % 2 for i in range(len(bbc_check_texts))]",
         "bbc_predictions = [1, 2, 3]",
         "bbc_predictions = [i % 5 for i in range(len(bbc_check_texts))]",
+    ],
+)
+
+
+# ---------------------------------------------------------------- q5: is the gap real? Judge it against its spread
+
+# Two experiments of the kind this lesson runs: test accuracy of two models on the same draws of labelled reviews
+# (draw i of A and draw i of B were trained on the same labelled subset). Not this lesson's numbers.
+Q5_RUNS = {
+    "experiment 1": {"A": [0.712, 0.641, 0.735, 0.668, 0.702], "B": [0.690, 0.655, 0.701, 0.641, 0.689]},
+    "experiment 2": {"A": [0.804, 0.811, 0.798, 0.815, 0.806], "B": [0.797, 0.802, 0.791, 0.806, 0.800]},
+}
+
+
+def q5_runs() -> dict:
+    """The runs of exercise 5: {experiment: {"A": [accuracy per draw], "B": [...]}}, paired by draw."""
+    return {e: {k: list(v) for k, v in runs.items()} for e, runs in Q5_RUNS.items()}
+
+
+def _q5_expected() -> dict:
+    from ..stats import compare
+
+    out = {}
+    for experiment, runs in Q5_RUNS.items():
+        c = compare(runs["A"], runs["B"], paired=True)
+        out[experiment] = (c.verdict, c.p)
+    return out
+
+
+def _check_q5(answer):
+    from ..stats import compare
+
+    if not isinstance(answer, dict) or set(answer) != set(Q5_RUNS):
+        raise Incorrect(f"give a dict with one entry per experiment, {sorted(Q5_RUNS)}, each a (verdict, p) pair.")
+    expected = _q5_expected()
+    for experiment, value in answer.items():
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise Incorrect(f"{experiment}: give a pair (verdict, p-value), e.g. ('better', 0.01).")
+        verdict, p = value
+        p = float(p) if isinstance(p, (int, float)) else p
+        if not isinstance(p, float):
+            raise Incorrect(f"{experiment}: the second entry is the p-value, a number.")
+        want_verdict, want_p = expected[experiment]
+        runs = Q5_RUNS[experiment]
+        welch = compare(runs["A"], runs["B"], paired=False).p
+        if abs(p - want_p) > 1e-3:
+            if abs(p - welch) < 1e-3:
+                raise Incorrect(f"{experiment}: that p-value treats the runs as unpaired (Welch's test). Draw i of A "
+                                "and of B saw the same labelled reviews: compare them draw by draw (paired=True).")
+            raise Incorrect(f"{experiment}: the p-value is not that of a paired t-test on the per-draw differences "
+                            "A[i] − B[i] (stats.compare(A, B, paired=True).p).")
+        if verdict not in ("better", "worse", "no measurable difference"):
+            raise Incorrect(f"{experiment}: the verdict is 'better', 'worse' or 'no measurable difference'.")
+        if verdict != want_verdict:
+            mean_gap = float(np.mean(runs["A"]) - np.mean(runs["B"]))
+            raise Incorrect(f"{experiment}: A is {100 * mean_gap:+.1f} points on average, but with p = {want_p:.3f} "
+                            f"against the 0.05 threshold the verdict for A is not {verdict!r}. Judge the gap against "
+                            "its spread across draws, not by its size alone.")
+    return ("experiment 1's bigger gap is inside the noise of its draws; experiment 2's small gap is the same on "
+            "every draw, so it is real.")
+
+
+q5 = Exercise(
+    name="q5",
+    question=("`ex.q5_runs()` gives two experiments, each the test accuracy of models A and B on the same five draws "
+              "of labelled reviews. For each experiment give (verdict for A, p-value) of a paired comparison at "
+              "α = 0.05: `q5_answer = {'experiment 1': (verdict, p), 'experiment 2': (verdict, p)}`."),
+    checker=_check_q5,
+    hint_text=("stats.compare(A, B, paired=True) pairs A[i] with B[i] and returns .verdict and .p. Which experiment "
+               "has the bigger mean gap, and which the more consistent one?"),
+    solution_code="""from pretrain_lessons import stats
+q5_answer = {}
+for experiment, runs in ex.q5_runs().items():
+    c = stats.compare(runs["A"], runs["B"], paired=True)
+    q5_answer[experiment] = (c.verdict, c.p)""",
+    answer_name="q5_answer",
+    setup="from pretrain_lessons.exercises import lesson05 as ex",
+    wrong_answers=[
+        "q5_answer = {'experiment 1': ('better', 0.2), 'experiment 2': ('better', 0.01)}",
+        """from pretrain_lessons import stats
+q5_answer = {e: (stats.compare(r['A'], r['B'], paired=False).verdict, stats.compare(r['A'], r['B'], paired=False).p)
+             for e, r in ex.q5_runs().items()}""",
+        """from pretrain_lessons import stats
+q5_answer = {e: ('better' if sum(r['A']) > sum(r['B']) else 'worse', stats.compare(r['A'], r['B']).p)
+             for e, r in ex.q5_runs().items()}""",
+        "q5_answer = ('no measurable difference', 0.2)",
+    ],
+)
+
+
+# ---------------------------------------------------------------- q6: mean pooling, padding excluded
+
+
+def _check_q6(fn):
+    if not callable(fn):
+        raise Incorrect("define a function mean_pool(hidden, attention_mask) that returns a tensor.")
+    g = torch.Generator().manual_seed(6)
+    hidden = torch.randn(3, 5, 4, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    hidden[mask == 0] = 50.0          # what a model computes at [PAD] positions must not matter
+    out = call(fn, hidden, mask)
+    if not isinstance(out, torch.Tensor):
+        raise Incorrect(f"return a tensor (got {type(out).__name__}).")
+    if tuple(out.shape) != (3, 4):
+        raise Incorrect(f"one vector per text: shape (batch, hidden) = (3, 4), not {tuple(out.shape)}.")
+    expected = torch.stack([hidden[i, mask[i].bool()].mean(0) for i in range(3)])
+    if torch.allclose(out, hidden[:, 0], atol=1e-5):
+        raise Incorrect("that is the [CLS] vector (position 0), not the average over the tokens.")
+    if torch.allclose(out, hidden.mean(1), atol=1e-4):
+        raise Incorrect("you averaged over every position, padding included: the [PAD] vectors pull the mean. "
+                        "Use the attention mask to keep only the real tokens.")
+    if torch.allclose(out, (hidden * mask.unsqueeze(-1)).sum(1) / hidden.shape[1], atol=1e-4):
+        raise Incorrect("the sum excludes the padding, but you divide by the full length: divide by the number of "
+                        "real tokens of each text (mask.sum(1)).")
+    if not torch.allclose(out.float(), expected, atol=1e-4):
+        raise Incorrect("not the mean of the real tokens' vectors: multiply by the mask (unsqueezed to (batch, "
+                        "length, 1)), sum over the length, and divide by each text's number of real tokens.")
+
+
+q6 = Exercise(
+    name="q6",
+    question=("MiniLM-L6 was trained to represent a text by the **mean** of its token vectors. Write "
+              "`mean_pool(hidden, attention_mask)`: hidden is (batch, length, d), attention_mask (batch, length) with "
+              "1 for real tokens and 0 for padding; return the (batch, d) average over the real tokens only."),
+    checker=_check_q6,
+    hint_text=("mask = attention_mask.unsqueeze(-1).float() has shape (batch, length, 1); (hidden * mask).sum(1) adds "
+               "the real tokens' vectors; mask.sum(1) counts them."),
+    solution_code="""def mean_pool(hidden, attention_mask):
+    mask = attention_mask.unsqueeze(-1).float()
+    return (hidden * mask).sum(1) / mask.sum(1)""",
+    answer_name="mean_pool",
+    setup="import torch",
+    wrong_answers=[
+        "def mean_pool(hidden, attention_mask):\n    return hidden.mean(1)",
+        "def mean_pool(hidden, attention_mask):\n    return hidden[:, 0]",
+        "def mean_pool(hidden, attention_mask):\n    return (hidden * attention_mask.unsqueeze(-1)).sum(1) / hidden.shape[1]",
+        "def mean_pool(hidden, attention_mask):\n    return (hidden * attention_mask.unsqueeze(-1)).sum(1)",
     ],
 )
