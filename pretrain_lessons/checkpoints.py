@@ -107,11 +107,12 @@ def data_digest(loader) -> str:
     dataset = getattr(loader, "dataset", None)
     if tensors:
         _digest_value(digest, tensors)
-    elif dataset is not None and hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__") and len(dataset):
+        return digest.hexdigest()[:16]
+    try:
         n = len(dataset)
         for i in sorted({0, n // 2, n - 1}):   # three examples stand for the rest
             _digest_value(digest, dataset[i])
-    else:
+    except (TypeError, NotImplementedError, IndexError, KeyError, ValueError):   # no dataset, or not indexable
         return "unknown"
     return digest.hexdigest()[:16]
 
@@ -120,8 +121,10 @@ def _examples(loader) -> int | None:
     tensors = _tensors_of(loader)
     if tensors:
         return len(tensors[0])
-    dataset = getattr(loader, "dataset", None)
-    return len(dataset) if hasattr(dataset, "__len__") else None
+    try:
+        return len(loader.dataset)
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
 
 
 def fingerprint(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader, scheduler, **settings) -> dict:

@@ -78,6 +78,11 @@ def set_epoch(loader, epoch: int) -> None:
         sampler.set_epoch(epoch)
 
 
+def processes() -> int:
+    """How many processes train together right now: the world size once the process group has started, else 1."""
+    return world_size() if world_size() > 1 and dist.is_initialized() else 1
+
+
 def sum_across(t: torch.Tensor) -> torch.Tensor:
     """The sum of a tensor over every process (the tensor itself when run normally)."""
     if world_size() == 1 or not dist.is_initialized():

@@ -91,10 +91,10 @@ def loss_shares(micro_batches: list) -> list:
     of the group's count is right always (a short last group; 500 masked tokens in one batch and 20 in the next).
     Under DDP the count is over every process, times the number of processes, as DDP averages their gradients.
     """
-    if len(micro_batches) == 1 and distributed.world_size() == 1:
+    if len(micro_batches) == 1 and distributed.processes() == 1:
         return [1.0]
     counts = torch.stack([_count(batch) for batch in micro_batches]).float()
-    return list(counts * distributed.world_size() / distributed.sum_across(counts.sum()))
+    return list(counts * distributed.processes() / distributed.sum_across(counts.sum()))
 
 
 def _count(batch) -> torch.Tensor:
@@ -131,7 +131,7 @@ def _finite_or_stop(loss: torch.Tensor, grad_norm: torch.Tensor, check_gradients
     so all of them stop together instead of leaving the others waiting for a step that never comes.
     """
     both = torch.stack([loss.float(), grad_norm.float().to(loss.device)])
-    values = [both.tolist()] if distributed.world_size() == 1 else distributed.per_process(both).tolist()
+    values = [both.tolist()] if distributed.processes() == 1 else distributed.per_process(both).tolist()
     where = lambda rank: f" on process {rank} of {len(values)}" if len(values) > 1 else ""  # noqa: E731
     for rank, (rank_loss, _) in enumerate(values):
         if not math.isfinite(rank_loss):
