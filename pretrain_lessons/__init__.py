@@ -20,6 +20,14 @@ def _register_nltk_data() -> None:
 _register_nltk_data()
 
 
+def progress():
+    """Your progress through the course's exercises: a table with a bar per lesson, from what each `q.check()`
+    recorded (see `pretrain_lessons.learner_progress`). Run it as the last line of a cell."""
+    from .learner_progress import progress as _progress
+
+    return _progress()
+
+
 def start(lesson: str, assets: tuple[str, ...] = (), seed: int = 0):
     """Begin a lesson: seed everything, make sure its data is in place, print scale and device; return the device."""
     import torch

@@ -7,7 +7,9 @@ the tests run through the checker, and which teachers' solution copies fill in.
 """
 from __future__ import annotations
 
+import collections
 import html
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -54,9 +56,15 @@ class Placeholder:
 ____ = Placeholder()
 
 
+def is_placeholder(value: Any) -> bool:
+    """Whether a value is the `____` blank, also one made by an earlier import of this module (the grader reloads it)."""
+    kind = type(value)
+    return isinstance(value, Placeholder) or (kind.__name__ == "Placeholder" and kind.__module__ == __name__)
+
+
 def contains_placeholder(value: Any, depth: int = 0) -> bool:
     """Whether an answer is, or contains, the `____` blank (in lists, tuples, dicts or a function's return)."""
-    if isinstance(value, Placeholder):
+    if is_placeholder(value):
         return True
     if depth > 3:
         return False
@@ -65,6 +73,40 @@ def contains_placeholder(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return any(contains_placeholder(v, depth + 1) for v in value.values())
     return False
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """The answer as plain Python values before any checker compares it.
+
+    int, float and str subclasses become exact int, float and str (so a subclass whose `==` is always true, or
+    whose `__float__` lies, is compared by its real value); numpy scalars become Python scalars (`np.int64(8)` is
+    the int 8); lists, tuples and dicts are rebuilt with their items converted, and a subclass of one of them that
+    brings its own `==` becomes the plain container. Anything else (tensors, arrays, functions, models) is returned
+    as it is.
+    """
+    if isinstance(value, bool):  # bool cannot be subclassed; True stays True (checkers reject it as a number)
+        return bool(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
+        return plain(numpy.asarray(value).item(), depth)
+    if depth >= 4 or not isinstance(value, (list, tuple, dict)):
+        return value
+    if type(value) not in (list, tuple, dict) and type(value).__eq__ in _CONTAINER_EQ:
+        return value  # a namedtuple, an OrderedDict or a model output: kept, its attributes are part of the answer
+    if isinstance(value, list):
+        return [plain(v, depth + 1) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return tuple(plain(v, depth + 1) for v in tuple.__iter__(value))
+    return {plain(k, depth + 1): plain(v, depth + 1) for k, v in dict.items(value)}
+
+
+_CONTAINER_EQ = (list.__eq__, tuple.__eq__, dict.__eq__, collections.OrderedDict.__eq__)
 
 
 class Incorrect(Exception):
@@ -107,7 +149,7 @@ class Exercise:
         if contains_placeholder(answer):
             return Result("not attempted", "Not attempted yet: replace ____ with your answer, run the cell, then check again.")
         try:
-            note = self.checker(answer)
+            note = self.checker(plain(answer))
         except Incorrect as exc:
             return Result("incorrect", f"Not yet. {exc}")
         except NotAttempted:
@@ -117,9 +159,19 @@ class Exercise:
         return Result("correct", f"Correct! {note or ''}".strip())
 
     def check(self, answer: Any = ____) -> None:
-        """Check an answer and show the verdict."""
+        """Check an answer, show the verdict and note it in your progress record (`pretrain_lessons.progress()`)."""
         self.last = self.evaluate(answer)
         _show(self.last.status, self.last.message)
+        _record(self, self.last.status)
+
+    @property
+    def lesson(self) -> str:
+        """The lesson this exercise belongs to ('00' for exercises.lesson00), or '' if it is in no lesson module."""
+        prefix = "pretrain_lessons.exercises.lesson"
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix) and getattr(module, self.name, None) is self:
+                return name[len(prefix):]
+        return ""
 
     def hint(self) -> None:
         """Show a hint."""
@@ -135,11 +187,21 @@ class NotAttempted(Exception):
 
 
 def call(fn: Callable, *args, **kwargs):
-    """Call a learner's function; a `____` result means the learner has not filled it in yet."""
+    """Call a learner's function; a `____` result means the learner has not filled it in yet. Returns plain values."""
     result = fn(*args, **kwargs)
     if contains_placeholder(result):
         raise NotAttempted
-    return result
+    return plain(result)
+
+
+def _record(exercise: Exercise, status: str) -> None:
+    """Note a verdict in the learner's progress file; a progress file that cannot be written never breaks a check."""
+    try:
+        from ..learner_progress import record
+
+        record(exercise.lesson, exercise.name, status)
+    except Exception:  # noqa: BLE001 - the record is a convenience, the verdict is what matters
+        pass
 
 
 _STYLES = {
