@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 export PRETRAIN_LESSONS_HOME := $(CURDIR)
 
-.PHONY: setup data browser lab test test-fast course bench doctor clean
+.PHONY: setup data browser lab test test-fast course bench doctor clean grade
 
 # The virtual environment, with the package (editable) and every other package at the version it was tested with
 # (constraints.txt pins the whole tested environment, pip and setuptools included).
@@ -56,6 +56,13 @@ course: data
 # Measured comparisons (seed loop vs course loop, loop overhead, fit vs Trainer) into reports/bench.md.
 bench: data
 	$(PY) benchmarks/bench.py
+
+# Grade a class: make grade SUBMISSIONS=submissions/ GRADES=grades/ [SCALE=smoke] (see README, "For teachers").
+SUBMISSIONS ?= submissions
+GRADES ?= grades
+SCALE ?= smoke
+grade: data
+	$(PY) -m pretrain_lessons.classroom grade $(SUBMISSIONS) --out $(GRADES) --scale $(SCALE)
 
 doctor: $(STAMP)
 	@$(PY) -c "from pretrain_lessons.device import print_doctor; print_doctor()"

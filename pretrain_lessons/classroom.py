@@ -3,6 +3,7 @@
     python -m pretrain_lessons.classroom student   notebooks/ OUT/   # for learners: blanks left, solutions out
     python -m pretrain_lessons.classroom solutions notebooks/ OUT/   # for teachers: every blank filled in
     python -m pretrain_lessons.classroom execute OUT/*.ipynb         # run copies in place, one after the other
+    python -m pretrain_lessons.classroom grade SUBMISSIONS/ --out GRADES/   # grade a class (see grader.py)
 
 A student copy keeps the lesson and its outputs, leaves every `____` blank, clears the exercise cells'
 outputs, and removes cells tagged `solution` or `test-only` and `ex.qN.solution()` lines (hints stay).
@@ -11,6 +12,9 @@ statement with a `____` blank up to the `ex.qN.check(...)` call) with the exerci
 keeps the check, clears that cell's outputs, and says at the top that it is a solutions copy.
 `--clear-outputs` clears every output, not only the exercises'; `--execute` runs the copies after writing them
 (at the scale in force), so that their outputs show the verdicts.
+
+Every notebook is read and checked before any copy is written; a student copy is never made from a solutions copy;
+the copies never land in the source folder or in the course's notebooks/ (a link that leads there included).
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .paths import project_root
+
 PACKAGE = "pretrain_lessons.exercises"
 EXERCISE_TAG = "exercise"
 DROP_TAGS = {"student": {"solution", "test-only"}, "solutions": {"test-only"}}
@@ -34,6 +40,8 @@ BLANK = "____"
 SOLUTIONS_NOTE = ("> **Solutions copy** (for teachers): every exercise cell below holds the reference solution. "
                   "Learners get the student copy, with the blanks left in.")
 VERDICT_MARKS = {"✔": "correct", "✘": "incorrect", "…": "not attempted"}
+# A checker's verdict as Exercise.check shows it (a claim cell's "✔ holds: …" is not one).
+VERDICT_LINE = re.compile(r"^(✔ Correct!|✘ Not yet\.|✘ Your answer raised|… Not attempted yet)")
 
 
 class ClassroomError(Exception):
@@ -171,10 +179,21 @@ def _clear(cell) -> None:
     cell.execution_count = None
 
 
+def copy_kind(nb) -> str | None:
+    """'student' or 'solutions' if the notebook is already a teacher copy (by its metadata or its solutions note)."""
+    kind = nb.metadata.get("pretrain_lessons", {}).get("copy")
+    if kind is None and nb.cells and nb.cells[0].cell_type == "markdown" and SOLUTIONS_NOTE in nb.cells[0].source:
+        kind = "solutions"
+    return kind
+
+
 def make_copy(nb, kind: str, name: str = "notebook", clear_outputs: bool = False) -> Report:
     """Turn a notebook (nbformat node, changed in place) into its student or solutions copy."""
     if kind not in DROP_TAGS:
         raise ValueError(f"kind must be 'student' or 'solutions', not {kind!r}")
+    if kind == "student" and copy_kind(nb) == "solutions":
+        raise ClassroomError(f"{name} is a solutions copy: a student copy made from it would hand out the answers. "
+                             "Make student copies from the lessons themselves (notebooks/).")
     names = exercise_names(nb)
     report = Report(name)
     cells = []
@@ -204,7 +223,8 @@ def make_copy(nb, kind: str, name: str = "notebook", clear_outputs: bool = False
     nb.cells = cells
     if kind == "solutions" and nb.cells and nb.cells[0].cell_type == "markdown":
         nb.cells[0].source = nb.cells[0].source.rstrip("\n") + "\n\n" + SOLUTIONS_NOTE
-    nb.metadata["pretrain_lessons"] = {"copy": kind}
+    lesson = Path(name).stem if re.match(r"\d\d_", Path(name).stem) else None
+    nb.metadata["pretrain_lessons"] = {"copy": kind, **({"lesson": lesson} if lesson else {})}
     return report
 
 
@@ -212,18 +232,33 @@ def write_copies(kind: str, src: Path, out: Path, clear_outputs: bool = False) -
     """Write the student or solutions copy of every notebook in `src` (a folder or one file) into `out`."""
     import nbformat
 
+    if not src.exists():
+        raise ClassroomError(f"{src} does not exist: give the folder of lessons (e.g. notebooks/) or one notebook")
     paths = sorted(src.glob("*.ipynb")) if src.is_dir() else [src]
     if not paths:
         raise ClassroomError(f"no notebooks in {src}")
-    if out.resolve() == (src if src.is_dir() else src.parent).resolve():
+    source_dir = (src if src.is_dir() else src.parent).resolve()
+    target = out.resolve()  # follows links, so a link into the lessons is seen for what it is
+    if target == source_dir:
         raise ClassroomError("the output folder must not be the source folder: the copies would overwrite the lessons")
+    lessons = (project_root() / "notebooks").resolve()
+    if target == lessons or target.is_relative_to(lessons):
+        raise ClassroomError(f"the output folder {out} resolves into the course's notebooks/ ({target}): the copies "
+                             "would overwrite or sit among the lessons. Choose a folder outside it.")
+    copies = []
+    for path in paths:  # every notebook read, checked and copied in memory before anything is written
+        try:
+            nb = nbformat.read(path, as_version=4)
+            nbformat.validate(nb)
+        except Exception as exc:  # noqa: BLE001 - unreadable JSON, not a notebook, an invalid one
+            raise ClassroomError(f"{path.name} is not a readable notebook ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); no copy was written") from None
+        report = make_copy(nb, kind, path.name, clear_outputs)
+        copies.append((path.name, nb, report))
     out.mkdir(parents=True, exist_ok=True)
-    reports = []
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        reports.append(make_copy(nb, kind, path.name, clear_outputs))
-        nbformat.write(nb, out / path.name)
-    return reports
+    for name, nb, _ in copies:
+        nbformat.write(nb, out / name)
+    return [report for _, _, report in copies]
 
 
 def verdicts(nb) -> list[tuple[int, str, str]]:
@@ -234,9 +269,8 @@ def verdicts(nb) -> list[tuple[int, str, str]]:
             text = output.get("data", {}).get("text/plain", "") or output.get("text", "")
             text = "".join(text) if isinstance(text, list) else text
             for line in text.splitlines():
-                status = VERDICT_MARKS.get(line[:1])
-                if status:
-                    found.append((i, status, line))
+                if VERDICT_LINE.match(line):
+                    found.append((i, VERDICT_MARKS[line[:1]], line))
     return found
 
 
@@ -324,15 +358,24 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("out", type=Path, help="folder for the copies (created)")
         p.add_argument("--clear-outputs", action="store_true", help="clear every output (default: only the exercises')")
         p.add_argument("--execute", action="store_true", help="run the copies afterwards (at the scale in force)")
+    from . import grader
+
+    grader.add_arguments(sub.add_parser("grade", help="grade a folder of submitted notebooks (see grader.py)",
+                                        description=grader.__doc__,
+                                        formatter_class=argparse.RawDescriptionHelpFormatter))
     p = sub.add_parser("execute", help="run notebooks top to bottom in place")
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
-    for p in sub.choices.values():
+    for name, p in sub.choices.items():
+        if name == "grade":
+            continue
         p.add_argument("--workers", type=int, default=1,
                        help="notebooks run at once (default 1: lessons that share a checkpoint must not train it "
                             "at the same time; more is safe once the shared checkpoints exist)")
     args = parser.parse_args(argv)
 
+    if args.command == "grade":
+        return grader.run_command(args)
     if args.command == "execute" and len(args.paths) == 1:
         seconds = execute(args.paths[0], timeout=args.timeout)
         print(f"{args.paths[0].name}: ran in {seconds:.1f} s")

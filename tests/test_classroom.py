@@ -19,6 +19,12 @@ NOTEBOOKS = sorted((project_root() / "notebooks").glob("*.ipynb"))
 FAKE = "pretrain_lessons.exercises.lesson99"
 
 
+@pytest.fixture(autouse=True)
+def private_progress(tmp_path, monkeypatch):
+    """Checks run by these tests are recorded in a file of their own, never in the course's progress record."""
+    monkeypatch.setenv("PRETRAIN_LESSONS_PROGRESS_FILE", str(tmp_path / "progress.json"))
+
+
 @pytest.fixture
 def fake_lesson(monkeypatch):
     """An exercise module with one-line, multi-line and function solutions."""
@@ -73,7 +79,7 @@ def test_solutions_copy_fills_each_attempt_and_keeps_the_check(fake_lesson):
     assert nb.cells[0].source.endswith(classroom.SOLUTIONS_NOTE)
     exercise_cells = [c for c in nb.cells if "exercise" in c.metadata.get("tags", [])]
     assert all(c.outputs == [] for c in exercise_cells) and nb.cells[1].outputs, "only the exercise outputs go"
-    assert nb.metadata["pretrain_lessons"] == {"copy": "solutions"}
+    assert nb.metadata["pretrain_lessons"] == {"copy": "solutions", "lesson": "99_x"}
 
 
 def test_solutions_copy_actually_runs_and_passes(fake_lesson):
@@ -136,8 +142,11 @@ def test_verdicts_are_read_from_outputs():
     nb = new_notebook(cells=[
         tagged("", outputs=[verdict_output("✔ Correct!"), verdict_output("💡 Hint: x")]),
         tagged("", outputs=[verdict_output("… Not attempted yet: …"), verdict_output("✘ Not yet.")]),
+        tagged("", outputs=[verdict_output("✔ holds: a claim, not a checker — 0.45"),
+                            verdict_output("✘ Your answer raised ValueError: x")]),
     ])
-    assert [(i, s) for i, s, _ in classroom.verdicts(nb)] == [(0, "correct"), (1, "not attempted"), (1, "incorrect")]
+    assert [(i, s) for i, s, _ in classroom.verdicts(nb)] == [(0, "correct"), (1, "not attempted"), (1, "incorrect"),
+                                                            (2, "incorrect")]
 
 
 def test_cli_writes_one_copy_per_notebook_and_refuses_to_overwrite_the_source(fake_lesson, tmp_path, capsys):
@@ -151,12 +160,62 @@ def test_cli_writes_one_copy_per_notebook_and_refuses_to_overwrite_the_source(fa
     assert "99_x.ipynb: 3 exercise cells left blank" in out and "3 solutions filled in" in out
     assert (src / "99_x.ipynb").read_text() == before, "the lesson itself is untouched"
     student = nbformat.read(tmp_path / "student" / "99_x.ipynb", as_version=4)
-    assert student.metadata["pretrain_lessons"] == {"copy": "student"}
+    assert student.metadata["pretrain_lessons"] == {"copy": "student", "lesson": "99_x"}
     assert classroom.main(["student", str(src), str(tmp_path / "blank"), "--clear-outputs"]) == 0
     blank = nbformat.read(tmp_path / "blank" / "99_x.ipynb", as_version=4)
     assert not any(c.get("outputs") for c in blank.cells) and student.cells[1].outputs
     assert classroom.main(["student", str(src), str(src)]) == 1
     assert "must not be the source folder" in capsys.readouterr().err
+
+
+def test_a_student_copy_is_never_made_from_a_solutions_copy(fake_lesson, tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(synthetic(), src / "99_x.ipynb")
+    assert classroom.main(["solutions", str(src), str(tmp_path / "answers")]) == 0
+    assert classroom.main(["student", str(tmp_path / "answers"), str(tmp_path / "handout")]) == 1
+    assert "is a solutions copy" in capsys.readouterr().err and not (tmp_path / "handout").exists()
+    answers = nbformat.read(tmp_path / "answers" / "99_x.ipynb", as_version=4)
+    answers.metadata.pop("pretrain_lessons")      # metadata stripped by some tool: the note in the title still tells
+    with pytest.raises(classroom.ClassroomError, match="solutions copy"):
+        classroom.make_copy(answers, "student", "99_x.ipynb")
+
+
+def test_every_notebook_is_read_and_checked_before_any_copy_is_written(fake_lesson, tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(synthetic(), src / "99_a.ipynb")
+    (src / "99_b.ipynb").write_text('{"cells": [', encoding="utf-8")   # cut short
+    assert classroom.main(["student", str(src), str(tmp_path / "out")]) == 1
+    assert "99_b.ipynb is not a readable notebook" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists(), "not even the good notebook's copy was written"
+    (src / "99_b.ipynb").write_text(nbformat.writes(new_notebook(cells=[
+        tagged("from pretrain_lessons.exercises import lesson99 as ex"), tagged("ex.q7.check(x)")])))
+    assert classroom.main(["solutions", str(src), str(tmp_path / "out")]) == 1   # 99_b fails while it is copied
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_source_creates_nothing(tmp_path, capsys):
+    assert classroom.main(["student", str(tmp_path / "no-such-folder"), str(tmp_path / "out")]) == 1
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_inside_the_lessons_is_refused_even_through_a_link(fake_lesson, tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(synthetic(), src / "99_x.ipynb")
+    lessons = project_root() / "notebooks"
+    before = sorted(p.name for p in lessons.iterdir())
+    link = tmp_path / "innocent-looking"
+    link.symlink_to(lessons, target_is_directory=True)
+    for out in (lessons, lessons / "handout", link, link / "handout"):
+        assert classroom.main(["student", str(src), str(out)]) == 1, out
+        assert "resolves into the course's notebooks/" in capsys.readouterr().err
+    inner = src / "copies-link"
+    inner.symlink_to(src, target_is_directory=True)
+    assert classroom.main(["student", str(src), str(inner)]) == 1
+    assert "must not be the source folder" in capsys.readouterr().err
+    assert sorted(p.name for p in lessons.iterdir()) == before, "nothing was written among the lessons"
 
 
 def test_private_data_dir_links_the_assets_and_keeps_its_own_checkpoints(tmp_path, monkeypatch):
@@ -188,7 +247,8 @@ def executed(tmp_path_factory, request) -> dict:
     paths = [folder / kind / path.name for path in NOTEBOOKS for kind in ("student", "solutions")]
     start = time.perf_counter()
     runs = classroom.execute_many(paths, workers=2, private_data=folder / "data",
-                                  env={"PRETRAIN_LESSONS_SCALE": "smoke", "PRETRAIN_LESSONS_PROGRESS": "off"})
+                                  env={"PRETRAIN_LESSONS_SCALE": "smoke", "PRETRAIN_LESSONS_PROGRESS": "off",
+                                       "PRETRAIN_LESSONS_PROGRESS_FILE": "off"})
     lines = [f"teacher copies of {len(NOTEBOOKS)} notebooks run in {time.perf_counter() - start:.0f} s, two at a time:"]
     lines += [f"  {run.path.parent.name:>9} copy of {run.path.name}: {run.seconds:.1f} s" for run in runs]
     capture = request.config.pluginmanager.get_plugin("capturemanager")
