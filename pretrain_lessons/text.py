@@ -13,11 +13,15 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+# Negations in NLTK's English stopword list: "not", "no", "nor" and the pieces of the n't contractions.
 NEGATIONS = frozenset({"not", "no", "nor", "don", "don't", "didn", "didn't", "doesn", "doesn't", "isn", "isn't",
                        "wasn", "wasn't", "weren", "weren't", "won", "won't", "wouldn", "wouldn't", "couldn",
                        "couldn't", "shouldn", "shouldn't", "aren", "aren't", "hasn", "hasn't", "haven", "haven't",
-                       "hadn", "hadn't", "mightn", "mightn't", "mustn", "mustn't", "needn", "needn't", "ain",
-                       "against", "very", "too", "but", "few", "only"})
+                       "hadn", "hadn't", "mightn", "mightn't", "mustn", "mustn't", "needn", "needn't", "ain"})
+# Stopwords that are not negations but change how strongly (or in which direction) a sentence means what it says.
+QUALIFIERS = frozenset({"against", "very", "too", "but", "few", "only"})
+# Negating words that NLTK's list does NOT contain (its list is not built around sentiment): they survive as is.
+OTHER_NEGATIONS = frozenset({"never", "nothing", "nobody", "none", "neither", "nowhere", "without", "cannot"})
 
 
 # ---------------------------------------------------------------- seed 001's NLTK pipeline
@@ -44,10 +48,11 @@ def preprocess(text: str, stop: frozenset[str] | None = None) -> list[str]:
 
 
 def preprocess_keep_negations(text: str) -> list[str]:
-    """Seed 001's pipeline, but negations and intensifiers ("not", "no", "n't", "very", "but"…) survive."""
+    """Seed 001's pipeline, but the negations ("not", "no", "nor", "n't" → "not") and the qualifiers ("very", "too",
+    "but", "only", …) of the stopword list survive."""
     import nltk
 
-    stop = english_stopwords() - NEGATIONS
+    stop = english_stopwords() - NEGATIONS - QUALIFIERS
     tokens = [t.lower() for t in nltk.word_tokenize(text)]
     tokens = ["not" if t == "n't" else t for t in tokens]
     return [t for t in tokens if t.isalpha() and t not in stop]
@@ -190,3 +195,93 @@ def bow_baseline(train_texts: list[str], train_labels: list[int], test_texts: li
             "macro_f1": float(f1_score(test_labels, predictions, average="macro")),
             "seconds": seconds, "pipeline": pipeline, "predictions": predictions,
             "n_features": len(pipeline[0].vocabulary_)}
+
+
+class NBScaler:
+    """The "NB" of NB-SVM (Wang & Manning, 2012): scale each feature by its naive-Bayes log-count ratio
+    r = log((p / ‖p‖₁) / (q / ‖q‖₁)), where p (q) sums the feature over positive (negative) training texts, plus α.
+
+    A scikit-learn transformer: put it between the vectorizer and a linear classifier.
+    """
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        if set(np.unique(y)) - {0, 1}:
+            raise ValueError("NBScaler is for two classes labelled 0 and 1")
+        p = self.alpha + np.asarray(X[y == 1].sum(0)).ravel()
+        q = self.alpha + np.asarray(X[y == 0].sum(0)).ravel()
+        self.ratios_ = np.log((p / p.sum()) / (q / q.sum()))
+        return self
+
+    def transform(self, X):
+        from scipy import sparse
+
+        return X @ sparse.diags(self.ratios_) if sparse.issparse(X) else np.asarray(X) * self.ratios_
+
+    def fit_transform(self, X, y):
+        return self.fit(X, y).transform(X)
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"alpha": self.alpha}
+
+    def set_params(self, **params):
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+
+BOW_MODELS = ("logistic", "nb-logistic")
+BOW_CS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def tuned_bow_baseline(train_texts: list[str], train_labels: list[int], val_texts: list[str], val_labels: list[int],
+                       test_texts: list[str], test_labels: list[int], *, Cs: tuple[float, ...] = BOW_CS,
+                       models: tuple[str, ...] = BOW_MODELS, ngram_range: tuple[int, int] = (1, 2)) -> dict:
+    """The bag-of-words baseline with its choices made on validation: the model ("logistic" regression on
+    present/absent unigrams and bigrams, or "nb-logistic", the same with NB-SVM's log-count-ratio scaling) and the
+    inverse regularisation strength C. Every candidate is fitted on train and scored on validation; the best
+    validation accuracy wins (ties: the lower validation log-loss); the test split is scored once, by the winner.
+
+    Returns what `bow_baseline` returns (accuracy, macro_f1, predictions, pipeline, n_features, seconds) for the
+    winner on test, plus `model`, `C`, `val_accuracy` and `grid` (one row per candidate: model, C, validation
+    accuracy and log-loss).
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+    from sklearn.pipeline import Pipeline
+
+    unknown = set(models) - set(BOW_MODELS)
+    if unknown:
+        raise ValueError(f"unknown model(s) {sorted(unknown)}; choose from {BOW_MODELS}")
+    start = time.perf_counter()
+    vectorizer = CountVectorizer(ngram_range=ngram_range, binary=True, lowercase=True)
+    X_train = vectorizer.fit_transform(list(train_texts))
+    X_val = vectorizer.transform(list(val_texts))
+    y_train, y_val = np.asarray(train_labels), np.asarray(val_labels)
+    grid, best = [], None
+    for model in models:
+        scaler = NBScaler().fit(X_train, y_train) if model == "nb-logistic" else None
+        A_train = scaler.transform(X_train) if scaler else X_train
+        A_val = scaler.transform(X_val) if scaler else X_val
+        for C in Cs:
+            classifier = LogisticRegression(C=C, max_iter=2000, solver="liblinear").fit(A_train, y_train)
+            proba = classifier.predict_proba(A_val)
+            row = {"model": model, "C": C, "val_accuracy": float(accuracy_score(y_val, proba.argmax(1))),
+                   "val_log_loss": float(log_loss(y_val, proba, labels=[0, 1]))}
+            grid.append(row)
+            key = (row["val_accuracy"], -row["val_log_loss"])
+            if best is None or key > best[0]:
+                best = (key, row, scaler, classifier)
+    _, row, scaler, classifier = best
+    steps = [("vectorizer", vectorizer)] + ([("nb", scaler)] if scaler else []) + [("classifier", classifier)]
+    pipeline = Pipeline(steps)
+    predictions = pipeline.predict(list(test_texts))
+    return {"accuracy": float(accuracy_score(test_labels, predictions)),
+            "macro_f1": float(f1_score(test_labels, predictions, average="macro")),
+            "seconds": time.perf_counter() - start, "pipeline": pipeline, "predictions": predictions,
+            "n_features": len(vectorizer.vocabulary_), "model": row["model"], "C": row["C"],
+            "val_accuracy": row["val_accuracy"], "grid": grid}

@@ -159,3 +159,56 @@ def test_vsm_with_sparse_one_hot_documents_gives_count_columns():
     sparse = text.cosine_neighbours(vectors, ["a", "b", "c"], "c", k=2)
     assert [w for w, _ in dense] == [w for w, _ in sparse]
     assert np.allclose([s for _, s in dense], [s for _, s in sparse])
+
+
+def test_negation_lists_match_nltk_stopwords():
+    stop = text.english_stopwords()
+    assert {"not", "no", "nor"} <= text.NEGATIONS <= stop
+    assert text.QUALIFIERS <= stop and not (text.QUALIFIERS & text.NEGATIONS)
+    assert not (text.OTHER_NEGATIONS & stop)          # 'never', 'nothing', … survive seed 001's pipeline anyway
+    kept = text.preprocess_keep_negations("It is not very good, but I never laughed.")
+    assert {"not", "very", "but", "never"} <= set(kept) and "is" not in kept
+
+
+def sentiment_data(n, seed):
+    rng = np.random.default_rng(seed)
+    pos, neg = ["great", "fun", "moving", "superb"], ["dull", "boring", "mess", "awful"]
+    filler = ["the", "film", "plot", "actor", "is", "was", "a", "and", "it", "very"]
+    texts, labels = [], []
+    for i in range(n):
+        label = int(rng.random() < 0.5)
+        words = list(rng.choice(filler, 6)) + [rng.choice(pos if label else neg)]
+        if rng.random() < 0.2:                        # label noise: the task is not trivially separable
+            label = 1 - label
+        texts.append(" ".join(rng.permutation(words)))
+        labels.append(label)
+    return texts, labels
+
+
+def test_nb_scaler_is_the_log_count_ratio():
+    from scipy.sparse import csr_matrix
+
+    X = csr_matrix(np.array([[1, 0, 1], [1, 1, 0], [0, 1, 0], [0, 1, 1]]))
+    y = np.array([1, 1, 0, 0])
+    scaler = text.NBScaler(alpha=1.0).fit(X, y)
+    p, q = 1 + np.array([2, 1, 1]), 1 + np.array([0, 2, 1])
+    np.testing.assert_allclose(scaler.ratios_, np.log((p / p.sum()) / (q / q.sum())))
+    np.testing.assert_allclose(scaler.transform(X).toarray(), X.toarray() * scaler.ratios_)
+    with pytest.raises(ValueError):
+        text.NBScaler().fit(X, np.array([0, 1, 2, 1]))
+
+
+def test_tuned_bow_baseline_chooses_on_validation_only():
+    train, val, test = sentiment_data(300, 0), sentiment_data(200, 1), sentiment_data(200, 2)
+    result = text.tuned_bow_baseline(*train, *val, *test, Cs=(0.01, 1.0))
+    assert len(result["grid"]) == 4 and {row["model"] for row in result["grid"]} == set(text.BOW_MODELS)
+    best = max(result["grid"], key=lambda row: (row["val_accuracy"], -row["val_log_loss"]))
+    assert (result["model"], result["C"], result["val_accuracy"]) == (best["model"], best["C"], best["val_accuracy"])
+    assert result["accuracy"] > 0.6 and len(result["predictions"]) == 200          # 20 % label noise
+    assert result["pipeline"].predict_proba(["great fun"]).shape == (1, 2)
+    # the test labels play no part in the choice: scrambling them changes the score, not the chosen model
+    scrambled = text.tuned_bow_baseline(*train, *val, test[0], list(reversed(test[1])), Cs=(0.01, 1.0))
+    assert (scrambled["model"], scrambled["C"]) == (result["model"], result["C"])
+    assert (scrambled["predictions"] == result["predictions"]).all()
+    with pytest.raises(ValueError):
+        text.tuned_bow_baseline(*train, *val, *test, models=("svm",))

@@ -1,7 +1,9 @@
-"""Exercises of 03_text_preprocessing: keep the negations, compute a TF-IDF weight, implement seed 004's VSM formula."""
+"""Exercises of 03_text_preprocessing: keep the negations, a TF-IDF weight, seed 004's VSM formula, choosing C on the
+right split, and judging whether a gap between two classifiers is real."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,9 +30,14 @@ def _check_q1(fn):
             if "the" in got or "is" in got or "are" in got:
                 raise Incorrect(f"for {sentence!r} you returned {got}: ordinary stopwords such as 'the' and 'is' "
                                 "should still go — remove only the negations from the stopword set.")
-            if "n't" in got:
+            if "n't" in got or "did" in got or "was" in got or (expected.count("not") > got.count("not")
+                                                                and "n't" in sentence.replace("n’t", "n't")):
                 raise Incorrect(f"for {sentence!r} you returned {got}: word_tokenize splits \"didn't\" into 'did' + "
-                                "\"n't\"; map \"n't\" to 'not' before the isalpha() filter drops it.")
+                                "\"n't\", and isalpha() then drops \"n't\" — map \"n't\" to 'not' *before* the isalpha() "
+                                "filter.")
+            if "no" in expected and "no" not in got:
+                raise Incorrect(f"for {sentence!r} you returned {got}: 'no' is in NLTK's stopword list; take it out "
+                                "of the set you filter with, as you did for 'not'.")
             raise Incorrect(f"for {sentence!r} the expected tokens are {expected}; you returned {got}.")
 
 
@@ -141,4 +148,119 @@ q3 = Exercise(
                    "def vsm(counts, doc_vectors):\n    return (counts > 0).T @ doc_vectors",
                    "def vsm(counts, doc_vectors):\n    return counts.sum(0)[:, None] * doc_vectors.sum(0)",
                    "vsm = 3"],
+)
+
+# ---------------------------------------------------------------- q4: which split do you choose C on?
+
+Q4_CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+Q4_N_TRAIN = 3000
+
+
+@lru_cache(maxsize=1)
+def _q4_data():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from ..data.loaders import rotten_tomatoes
+
+    split = {name: rotten_tomatoes(name) for name in ("train", "validation", "test")}
+    split["train"] = (split["train"][0][:Q4_N_TRAIN], split["train"][1][:Q4_N_TRAIN])
+    vectorizer = CountVectorizer(binary=True).fit(split["train"][0])
+    return {name: (vectorizer.transform(x), np.array(y)) for name, (x, y) in split.items()}
+
+
+@lru_cache(maxsize=None)
+def q4_scores(C: float) -> dict[str, float]:
+    """Bag of words (unigrams, present/absent) + logistic regression with inverse regularisation strength C, fitted
+    on the first 3,000 training reviews: its accuracy on those training reviews, on validation and on test."""
+    from sklearn.linear_model import LogisticRegression
+
+    data = _q4_data()
+    model = LogisticRegression(C=float(C), max_iter=2000, solver="liblinear").fit(*data["train"])
+    return {name: float((model.predict(x) == y).mean()) for name, (x, y) in data.items()}
+
+
+def _best(split: str) -> list[float]:
+    values = [q4_scores(C)[split] for C in Q4_CS]
+    return [C for C, v in zip(Q4_CS, values) if v == max(values)]
+
+
+def _check_q4(answer):
+    value = number(answer, "give the value of C you choose (a number from the grid).")
+    if not any(abs(value - C) < 1e-9 for C in Q4_CS):
+        raise Incorrect(f"choose one of the grid values {list(Q4_CS)}.")
+    if value in _best("validation"):
+        return "validation is where choices are made; the test split stays untouched until the one final report."
+    if value in _best("test"):
+        raise Incorrect("that C has the best *test* accuracy. Choosing on test makes the test score an optimistic "
+                        "estimate — the test split is only for the final report. Choose on validation.")
+    if value in _best("train"):
+        raise Incorrect("that C has the best *training* accuracy: weaker regularisation always fits the training "
+                        "reviews better, so training accuracy cannot choose C. Choose on validation.")
+    raise Incorrect("that C is not the best on any split: compare the validation accuracies of the whole grid.")
+
+
+q4 = Exercise(
+    name="q4",
+    question=("`ex.q4_scores(C)` fits a bag-of-words logistic regression (unigrams, present/absent) with inverse "
+              "regularisation strength C on the first 3,000 training reviews and returns its accuracy on those "
+              "training reviews, on validation and on test. Run it for every C in `ex.Q4_CS` and give the C you "
+              "would use."),
+    checker=_check_q4,
+    hint_text=("Put the three accuracies of every C in a table. Training accuracy only grows with C; test is for the "
+               "final report. Which split is left for choices?"),
+    solution_code=("scores = {C: ex.q4_scores(C) for C in ex.Q4_CS}\n"
+                   "chosen_C = max(ex.Q4_CS, key=lambda C: scores[C]['validation'])"),
+    answer_name="chosen_C",
+    setup="from pretrain_lessons.exercises import lesson03 as ex",
+    wrong_answers=["chosen_C = max(ex.Q4_CS, key=lambda C: ex.q4_scores(C)['test'])",
+                   "chosen_C = max(ex.Q4_CS, key=lambda C: ex.q4_scores(C)['train'])",
+                   "chosen_C = 1.0", "chosen_C = 5", "chosen_C = 'validation'"],
+)
+
+# ---------------------------------------------------------------- q5: is the gap real?
+
+Q5 = {"n": 1276, "a_right": 1012, "b_right": 998, "only_a": 61, "only_b": 47}
+
+
+def q5_expected() -> str:
+    from ..stats import mcnemar
+
+    only_a, only_b = Q5["only_a"], Q5["only_b"]
+    _, _, p = mcnemar([True] * only_a + [False] * only_b, [False] * only_a + [True] * only_b)
+    return "no measurable difference" if p >= 0.05 else ("better" if only_a > only_b else "worse")
+
+
+def _check_q5(answer):
+    if not isinstance(answer, str):
+        raise Incorrect("answer with one of the strings 'better', 'worse' or 'no measurable difference'.")
+    value = answer.strip().lower()
+    if value not in ("better", "worse", "no measurable difference"):
+        raise Incorrect("answer with one of the strings 'better', 'worse' or 'no measurable difference'.")
+    expected = q5_expected()
+    if value == expected:
+        return ("61 against 47 discordant reviews is what a fair coin gives quite often (exact McNemar p ≈ 0.21): "
+                "the 14-review gap is inside the noise.")
+    if value == "better":
+        raise Incorrect("A is ahead by 14 reviews, but only the 108 reviews on which the two disagree carry "
+                        "information: would a fair coin split 108 tosses 61 to 47 often? Compute the exact McNemar "
+                        "p-value (stats.mcnemar) before calling it better.")
+    raise Incorrect("A has more correct answers than B, so it cannot be worse; the question is whether the gap is real.")
+
+
+q5 = Exercise(
+    name="q5",
+    question=("Two sentiment classifiers were scored on the same 1,276 test reviews. A is right on 1,012, B on 998; "
+              "A is right where B is wrong on 61 reviews, and B right where A is wrong on 47. Compared with B, is A "
+              "'better', 'worse', or is there 'no measurable difference' (5 % level)?"),
+    checker=_check_q5,
+    hint_text=("Reviews both get right (or both get wrong) say nothing about which is better. Under 'no difference' "
+               "each of the 61 + 47 disagreements is a fair coin toss: `stats.mcnemar(correct_a, correct_b)` gives "
+               "the exact p-value from two boolean arrays."),
+    solution_code=("import numpy as np\nfrom pretrain_lessons import stats\n\n"
+                   "correct_a = np.array([True] * 61 + [False] * 47)   # only the discordant reviews matter\n"
+                   "correct_b = ~correct_a\n"
+                   "_, _, p = stats.mcnemar(correct_a, correct_b)\n"
+                   "verdict = 'no measurable difference' if p >= 0.05 else 'better'"),
+    answer_name="verdict",
+    wrong_answers=["verdict = 'better'", "verdict = 'worse'", "verdict = 0.21", "verdict = 'A'"],
 )
