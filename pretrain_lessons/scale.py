@@ -44,4 +44,5 @@ def banner() -> str:
         "cpu": "runs sized for a laptop CPU: minutes per lesson, real results",
         "gpu": "larger runs for a CUDA GPU",
     }[scale]
-    return f"Scale: {scale} — {what}. Set PRETRAIN_LESSONS_SCALE=smoke|cpu|gpu before starting the kernel to change it."
+    return (f"Scale: {scale} — {what}. To change it: %env PRETRAIN_LESSONS_SCALE=smoke|cpu|gpu, then run the notebook "
+            "again from the top (no restart needed), or set it before starting Jupyter.")
