@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -229,6 +230,7 @@ def special_token_shares(model: nn.Module, tokenizer, texts: list[str], max_leng
 
 WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
 PAD, UNK = 0, 1
+SPLITS = {"train": (0.0, 0.7), "validation": (0.7, 0.8), "test": (0.8, 1.0)}
 
 
 def words(text: str) -> list[str]:
@@ -238,18 +240,25 @@ def words(text: str) -> list[str]:
 
 @dataclass
 class LongRangeTask:
-    """Which author wrote the opening words? A `key_len`-word passage by Austen (label 0) or Melville (label 1)
-    is followed by `distance` words from one of the other Gutenberg books; the model answers after the last word.
+    """Which author wrote the hidden passage? A `key_len`-word passage by Austen (label 0) or Melville (label 1) sits
+    inside filler words from the other Gutenberg books; the model answers after the last word.
 
-    Every book is split by position: the first `train_share` of its words feed training sequences, the rest
-    test sequences, so no test passage was seen in training.
+    A sequence of `length` words is `before` filler words, the passage, then `distance` filler words
+    (before + key_len + distance = length). The distance, and with it the passage's position, is drawn at random for
+    each sequence unless fixed, so a model cannot find the passage by where it sits.
+
+    Every book is split by position (`SPLITS`): its first 70 % of words feed training sequences, the next 10 %
+    validation sequences, the last 20 % test sequences, so no validation or test passage was seen in training.
     """
 
     books: dict[str, list[str]]
     classes: tuple[tuple[str, ...], ...]
     vocab: dict[str, int]
     key_len: int = 16
-    train_share: float = 0.8
+
+    def __post_init__(self):
+        # Every book as one tensor of word ids, so a sequence is cut out with one gather.
+        self._ids = {name: torch.tensor(self.encode(ws), dtype=torch.long) for name, ws in self.books.items()}
 
     @classmethod
     def from_gutenberg(cls, texts: dict[str, str], vocab_size: int = 6000, key_len: int = 16,
@@ -257,9 +266,12 @@ class LongRangeTask:
                                                                ("melville-moby_dick.txt",))) -> "LongRangeTask":
         """Tokenise the books and build a word vocabulary from the training parts of all of them."""
         books = {name: words(text) for name, text in texts.items()}
+        missing = [b for group in classes for b in group if b not in books]
+        if missing:
+            raise ValueError(f"books {missing} are not among the texts given ({sorted(books)})")
         counts: Counter = Counter()
         for ws in books.values():
-            counts.update(ws[: int(len(ws) * 0.8)])
+            counts.update(ws[: int(len(ws) * SPLITS["train"][1])])
         vocab = {"<pad>": PAD, "<unk>": UNK}
         for w, _ in counts.most_common(vocab_size - 2):
             vocab[w] = len(vocab)
@@ -271,34 +283,75 @@ class LongRangeTask:
         used = {b for group in self.classes for b in group}
         return sorted(b for b in self.books if b not in used)
 
-    def _passage(self, book: str, n: int, split: str, gen: torch.Generator) -> list[str]:
-        ws = self.books[book]
-        cut = int(len(ws) * self.train_share)
-        lo, hi = (0, cut) if split == "train" else (cut, len(ws))
-        start = lo + int(torch.randint(0, hi - lo - n, (1,), generator=gen))
-        return ws[start:start + n]
-
     def encode(self, ws: list[str]) -> list[int]:
         """Word ids (unknown words → <unk>)."""
         return [self.vocab.get(w, UNK) for w in ws]
 
-    def make(self, distance: int, n: int, split: str = "train", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """n sequences (n, key_len + distance) of word ids and their labels (n,), balanced between classes."""
-        gen = torch.Generator().manual_seed(seed * 1009 + distance * 7 + (split == "test"))
+    def _starts(self, books: list[str], choice: torch.Tensor, n_words: torch.Tensor, split: str,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each row, a random start (in the split's part of the chosen book) of a run of n_words[row] words;
+        returns (book index, start)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, not {split!r}")
+        share_lo, share_hi = SPLITS[split]
+        lo = torch.tensor([int(len(self._ids[b]) * share_lo) for b in books])[choice]
+        hi = torch.tensor([int(len(self._ids[b]) * share_hi) for b in books])[choice]
+        room = hi - lo - n_words
+        if (room < 1).any():
+            raise ValueError(f"a book's {split} part is shorter than the {int(n_words.max())} words asked for")
+        return choice, lo + (torch.rand(len(choice), generator=gen) * room).long()
+
+    def sample(self, n: int, split: str = "train", seed: int = 0, *, length: int | None = None,
+               distance: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n sequences (n, length) of word ids, their labels (n,) and each passage's distance from the end (n,).
+
+        `distance` fixes how many filler words follow the passage; None draws it uniformly from 0 … length − key_len
+        for each sequence. `length` defaults to key_len + distance (then nothing comes before the passage).
+        Labels alternate, so the classes are balanced; the order is shuffled.
+        """
+        if length is None:
+            if distance is None:
+                raise ValueError("give the sequence length, the distance, or both")
+            length = self.key_len + distance
+        span = length - self.key_len
+        if span < 0 or (distance is not None and not 0 <= distance <= span):
+            raise ValueError(f"distance {distance} does not fit a passage of {self.key_len} words into {length} words")
+        # a generator of its own for each (seed, split, length, distance): the same call gives the same sequences
+        gen = torch.Generator().manual_seed(zlib.crc32(repr((seed, split, length, distance)).encode()))
+        labels = torch.arange(n) % len(self.classes)
+        after = (torch.full((n,), distance) if distance is not None
+                 else torch.randint(0, span + 1, (n,), generator=gen))
+        before = span - after
+        # the passage: a book of the row's class, then a start in its split
+        group_books = [list(group) for group in self.classes]
+        flat = [b for group in group_books for b in group]
+        offset = torch.tensor([0] + [len(g) for g in group_books]).cumsum(0)[labels]
+        sizes = torch.tensor([len(g) for g in group_books])[labels]
+        choice = offset + (torch.rand(n, generator=gen) * sizes).long()
+        key_book, key_start = self._starts(flat, choice, torch.full((n,), self.key_len), split, gen)
         filler = self.distractor_books
-        xs, ys = [], []
-        for i in range(n):
-            label = i % len(self.classes)
-            group = self.classes[label]
-            book = group[int(torch.randint(0, len(group), (1,), generator=gen))]
-            seq = self._passage(book, self.key_len, split, gen)
-            if distance:
-                other = filler[int(torch.randint(0, len(filler), (1,), generator=gen))]
-                seq = seq + self._passage(other, distance, split, gen)
-            xs.append(self.encode(seq))
-            ys.append(label)
+        pre_book, pre_start = self._starts(filler, torch.randint(0, len(filler), (n,), generator=gen), before, split, gen)
+        post_book, post_start = self._starts(filler, torch.randint(0, len(filler), (n,), generator=gen), after, split, gen)
+        # One long tensor of every book, and each position's index into it.
+        names = flat + filler
+        all_ids = torch.cat([self._ids[b] for b in names])
+        base = torch.tensor([0] + [len(self._ids[b]) for b in names]).cumsum(0)
+        key_at = base[key_book] + key_start
+        pre_at = base[len(flat) + pre_book] + pre_start
+        post_at = base[len(flat) + post_book] + post_start
+        j = torch.arange(length)[None, :]
+        b, a = before[:, None], (before + self.key_len)[:, None]
+        index = torch.where(j < b, pre_at[:, None] + j,
+                            torch.where(j < a, key_at[:, None] + j - b, post_at[:, None] + j - a))
+        x = all_ids[index]
         order = torch.randperm(n, generator=gen)
-        return torch.tensor(xs)[order], torch.tensor(ys)[order]
+        return x[order], labels[order], after[order]
+
+    def make(self, distance: int | None, n: int, split: str = "train", seed: int = 0,
+             length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n sequences and their labels (see `sample`); the distances are dropped."""
+        x, y, _ = self.sample(n, split, seed, length=length, distance=distance)
+        return x, y
 
 
 def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
@@ -312,17 +365,44 @@ def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
 
 
 class LSTMClassifier(nn.Module):
-    """Reads the words left to right with an LSTM and classifies from its state after the last word."""
+    """Reads the words left to right with an LSTM (长短期记忆网络) and classifies from its state after the last word.
 
-    def __init__(self, vocab_size: int, d: int = 64, hidden: int = 64, num_classes: int = 2, layers: int = 1):
+    `forget_bias` is added to the forget gate's bias at initialisation (Gers et al., 2000; Jozefowicz et al., 2015):
+    with 1 the gate starts at sigmoid(1) ≈ 0.73 instead of 0.5, so the cell state starts out remembering. PyTorch
+    keeps two bias vectors per layer (b_ih, b_hh), gates ordered input, forget, cell, output; we set the forget part
+    of b_ih to `forget_bias` and of b_hh to 0.
+    """
+
+    def __init__(self, vocab_size: int, d: int = 64, hidden: int = 64, num_classes: int = 2, layers: int = 1,
+                 forget_bias: float = 1.0):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.lstm = nn.LSTM(d, hidden, num_layers=layers, batch_first=True)
+        with torch.no_grad():
+            for name, p in self.lstm.named_parameters():
+                if name.startswith("bias_"):
+                    p[hidden:2 * hidden] = forget_bias if name.startswith("bias_ih") else 0.0
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(self.embed(x))
+        return self.head(self.norm(states[:, -1]))
+
+
+class RNNClassifier(nn.Module):
+    """A vanilla (Elman) recurrent network (循环神经网络), h_t = tanh(W x_t + U h_{t−1} + b), read left to right and
+    classified from its state after the last word. 150 hidden units give it about the LSTM's parameter count."""
+
+    def __init__(self, vocab_size: int, d: int = 64, hidden: int = 150, num_classes: int = 2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d, padding_idx=PAD)
+        self.rnn = nn.RNN(d, hidden, nonlinearity="tanh", batch_first=True)
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(self.embed(x))
         return self.head(self.norm(states[:, -1]))
 
 
@@ -375,3 +455,53 @@ def count_parameters(model: nn.Module, skip_embeddings: bool = False) -> int:
     """Number of trainable parameters (optionally without the word-embedding table)."""
     return sum(p.numel() for name, p in model.named_parameters()
                if p.requires_grad and not (skip_embeddings and name.startswith("embed.")))
+
+
+def passage_mask(distances: torch.Tensor, length: int, key_len: int = 16) -> torch.Tensor:
+    """(n, length) bool, True on the passage's words, for sequences whose passage is followed by `distances` (n,) words."""
+    start = length - key_len - distances
+    j = torch.arange(length)[None, :]
+    return (j >= start[:, None]) & (j < (start + key_len)[:, None])
+
+
+# ---------------------------------------------------------------- what attention costs
+
+
+def block_flops(length: int, d: int, ff: int) -> dict[str, int]:
+    """Floating-point operations (a multiply-add counts 2) of one TransformerBlock forward pass on one sequence of
+    `length` tokens, by part. The first two grow like L, attention's like L²:
+
+    - projections: q, k, v and the output projection, 4 matrices d × d per token → 2 · 4d² · L
+    - feed-forward: d → ff → d per token → 2 · 2·d·ff · L
+    - attention: the scores QKᵀ (L × L dot products of length d) and the weighted sum of values (the same) → 2 · 2·L²·d
+    Layer norms, softmax, GELU and biases are a few operations per number and left out.
+    """
+    return {"projections": 2 * 4 * d * d * length, "feed-forward": 2 * 2 * d * ff * length,
+            "attention (QKᵀ and weights·V)": 2 * 2 * length * length * d}
+
+
+def counted_flops(fn) -> int:
+    """FLOPs of the matrix products PyTorch runs inside fn(), counted by torch.utils.flop_counter.FlopCounterMode.
+
+    It counts matmul / bmm / linear; it does not see inside fused kernels such as F.scaled_dot_product_attention on
+    CPU (it reports 0 for them), so count a model through its eager attention path."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """The fastest of `repeats` timed calls of fn() (after `warmup` untimed ones): the least disturbed measurement
+    when other programs share the machine."""
+    import time
+
+    for _ in range(warmup):
+        fn()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -232,3 +232,101 @@ def test_fused_path_gives_the_same_outputs():
     logits, maps = model(ids, return_attention=True)
     assert maps.shape == (3, 2, 4, 7, 7)
     assert (logits - model(ids)).abs().max() < 1e-5
+
+
+def _toy_task(key_len=8):
+    texts = {
+        "austen-emma.txt": " ".join(f"emma{i % 50}" for i in range(3000)),
+        "melville-moby_dick.txt": " ".join(f"whale{i % 50}" for i in range(3000)),
+        "other.txt": " ".join(f"filler{i % 50}" for i in range(3000)),
+        "more.txt": " ".join(f"extra{i % 50}" for i in range(3000)),
+    }
+    return LongRangeTask.from_gutenberg(texts, vocab_size=300, key_len=key_len,
+                                        classes=(("austen-emma.txt",), ("melville-moby_dick.txt",)))
+
+
+def test_long_range_passages_sit_at_random_places_that_sample_reports():
+    from pretrain_lessons.attention import passage_mask
+
+    task = _toy_task()
+    inv = {i: w for w, i in task.vocab.items()}
+    x, y, dist = task.sample(400, "train", seed=1, length=40)
+    assert x.shape == (400, 40) and y.float().mean() == 0.5
+    assert dist.min() >= 0 and dist.max() <= 32 and len(set(dist.tolist())) > 20   # spread over 0 … 32
+    on = passage_mask(dist, 40, 8)
+    assert (on.sum(1) == 8).all()
+    for row, label, mask in zip(x[:50], y[:50], on[:50]):
+        passage = {inv[int(i)][:4] for i in row[mask]}
+        assert passage == ({"emma"} if label == 0 else {"whal"})
+        assert {inv[int(i)][:5] for i in row[~mask]} <= {"fille", "extra"}
+    # fixed distance: the passage ends exactly `distance` words before the end
+    x, y, dist = task.sample(30, "test", seed=2, length=40, distance=5)
+    assert (dist == 5).all()
+    assert all(inv[int(i)].startswith(("emma", "whale")) for i in x[:, 40 - 5 - 8:40 - 5].flatten())
+    # the same call gives the same sequences; another seed or split gives others
+    assert torch.equal(task.sample(30, "test", seed=2, length=40, distance=5)[0], x)
+    assert not torch.equal(task.sample(30, "test", seed=3, length=40, distance=5)[0], x)
+    with pytest.raises(ValueError):
+        task.sample(10, "train", length=40, distance=33)
+    with pytest.raises(ValueError):
+        task.sample(10, "dev", length=40)
+
+
+def test_long_range_splits_do_not_overlap():
+    texts = {f"{b}.txt": " ".join([f"{b}tr"] * 700 + [f"{b}va"] * 100 + [f"{b}te"] * 200) for b in ("a", "b", "c")}
+    task = LongRangeTask.from_gutenberg(texts, vocab_size=100, key_len=5, classes=(("a.txt",), ("b.txt",)))
+    assert "ava" not in task.vocab and "ate" not in task.vocab        # the vocabulary sees training parts only
+    for split in ("validation", "test"):
+        x, _, _ = task.sample(50, split, length=20)
+        assert set(x.flatten().tolist()) == {1}                        # only held-out words: all <unk>
+    x, _, _ = task.sample(50, "train", length=20)
+    assert 1 not in set(x.flatten().tolist())
+
+
+def test_lstm_forget_gate_bias_and_rnn_size():
+    from pretrain_lessons.attention import RNNClassifier
+
+    lstm = LSTMClassifier(100, hidden=64, forget_bias=1.0)
+    b_ih, b_hh = lstm.lstm.bias_ih_l0.detach(), lstm.lstm.bias_hh_l0.detach()
+    assert (b_ih[64:128] == 1).all() and (b_hh[64:128] == 0).all()    # gates: input, forget, cell, output
+    assert (b_ih[:64] != 1).any()                                       # the other gates keep their initialisation
+    default = LSTMClassifier(100, forget_bias=0.0)
+    assert (default.lstm.bias_ih_l0[64:128] == 0).all()
+    rnn = RNNClassifier(100)
+    x = torch.randint(2, 100, (3, 9))
+    assert rnn(x).shape == (3, 2)
+    a, b = count_parameters(rnn, skip_embeddings=True), count_parameters(lstm, skip_embeddings=True)
+    assert abs(a - b) / b < 0.05
+
+
+def test_block_flops_formula_equals_the_counter_and_the_fused_kernel_hides_attention():
+    from pretrain_lessons.attention import TransformerBlock, block_flops, counted_flops, seconds
+
+    block = TransformerBlock(32, 4, 64).eval()
+    for n in (5, 40):
+        x = torch.randn(1, n, 32)
+        with torch.no_grad():
+            eager = counted_flops(lambda: block(x, causal_mask(n), need_weights=True))
+            fused = counted_flops(lambda: block(x, causal_mask(n)))
+        parts = block_flops(n, 32, 64)
+        assert eager == sum(parts.values())
+        assert fused == eager - parts["attention (QKᵀ and weights·V)"]    # FlopCounterMode sees no sdpa on CPU
+    assert block_flops(256, 64, 128)["attention (QKᵀ and weights·V)"] == (
+        block_flops(256, 64, 128)["projections"] + block_flops(256, 64, 128)["feed-forward"])   # the crossover
+    assert seconds(lambda: sum(range(100)), repeats=2) > 0
+
+
+def test_lesson07_judgment_exercises_explain_the_typical_mistakes():
+    from pretrain_lessons.exercises import lesson07 as ex
+
+    welch = ex.compare(ex.Q5_TRANSFORMER, ex.Q5_LSTM, paired=False)
+    paired = ex.compare(ex.Q5_TRANSFORMER, ex.Q5_LSTM, paired=True)
+    assert welch.verdict == "no measurable difference" and paired.verdict == "better"   # pairing is the point
+    assert "paired" in ex.q5.evaluate(("no measurable difference", welch.p)).message
+    assert "unpaired" in ex.q5.evaluate(("better", welch.p)).message
+    assert ex.q5.evaluate(("Better", paired.p)).correct
+    assert "points" in ex.q6.evaluate((1.77, False)).message
+    assert "square root" in ex.q6.evaluate((0.75 * 0.25 / 600, False)).message
+    assert "not convincing" in ex.q6.evaluate((0.0177, True)).message.lower()
+    assert "inverted" in ex.q2.evaluate(lambda m: m[:, None, None, :].float() * -1e9).message
+    assert "multiply-add" in ex.q1.evaluate(lambda lq, lk, d, dv: lq * lk * (d + dv)).message
