@@ -368,6 +368,181 @@ def training_summary(folder: Path | None = None) -> dict:
     return json.loads(((folder or checkpoint_folder()) / "summary.json").read_text())
 
 
+# ---------------------------------------------------------------- an evaluation that cannot be fooled
+
+
+@dataclass
+class Questions:
+    """Held-out blocks masked once with a fixed seed, so that every model and baseline answers the same questions."""
+
+    input_ids: torch.Tensor          # what the model sees: 80 % [MASK], 10 % random, 10 % unchanged at chosen positions
+    attention_mask: torch.Tensor
+    labels: torch.Tensor             # the original token at chosen positions, -100 elsewhere
+    mask_token_id: int
+
+    @property
+    def kind(self) -> torch.Tensor:
+        """Per chosen position: 0 the model sees [MASK], 1 a random token, 2 the answer itself (unchanged)."""
+        chosen = self.labels != -100
+        seen, truth = self.input_ids[chosen], self.labels[chosen]
+        return torch.where(seen == self.mask_token_id, 0, torch.where(seen == truth, 2, 1))
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def held_out_questions(data: "MLMData", mlm_probability: float = 0.15, seed: int = 1234) -> Questions:
+    """Every held-out block, masked BERT's way once with a fixed seed."""
+    masked, labels = mask_tokens(data.held_out_blocks, data.tokenizer, mlm_probability,
+                                 generator=torch.Generator().manual_seed(seed))
+    return Questions(masked, torch.ones_like(masked), labels, data.tokenizer.mask_token_id)
+
+
+@dataclass
+class Scores:
+    """Per chosen held-out position: the loss (nats), whether the top guess is right, and what was seen there."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    kind: torch.Tensor               # 0 [MASK], 1 random token, 2 unchanged
+    guess: torch.Tensor | None = None   # the top guess (token id)
+
+    KINDS = ("[MASK]", "random token", "unchanged")
+
+    def only(self, kind: int) -> "Scores":
+        keep = self.kind == kind
+        return Scores(self.loss[keep], self.correct[keep], self.kind[keep],
+                      None if self.guess is None else self.guess[keep])
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.float().mean())
+
+    @property
+    def accuracy_se(self) -> float:
+        """Standard error of the accuracy (binomial)."""
+        a, n = self.accuracy, len(self.correct)
+        return (a * (1 - a) / max(n, 1)) ** 0.5
+
+    @property
+    def mean_loss(self) -> float:
+        return float(self.loss.double().mean())
+
+    @property
+    def loss_se(self) -> float:
+        return float(self.loss.double().std() / len(self.loss) ** 0.5)
+
+    @property
+    def pseudo_perplexity(self) -> float:
+        """exp(mean loss at the scored positions): a masked-token pseudo-perplexity, not a language model's
+        perplexity; it depends on the mask rate, the 80/10/10 mix and the tokenizer."""
+        import math
+
+        return math.exp(self.mean_loss)
+
+    def row(self) -> dict:
+        return {"positions": len(self.loss), "accuracy %": round(100 * self.accuracy, 2),
+                "± se": round(100 * self.accuracy_se, 2), "loss (nats)": round(self.mean_loss, 3),
+                "pseudo-perplexity": round(self.pseudo_perplexity, 1)}
+
+
+@torch.no_grad()
+def score(model, questions: Questions, batch_size: int = 256) -> Scores:
+    """Score a masked-language model at every chosen position of the questions."""
+    import torch.nn.functional as F
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    losses, correct, guesses = [], [], []
+    for i in range(0, len(questions), batch_size):
+        ids = questions.input_ids[i:i + batch_size].to(device)
+        labels = questions.labels[i:i + batch_size].to(device)
+        hidden = model.bert(input_ids=ids, attention_mask=questions.attention_mask[i:i + batch_size].to(device))
+        keep = labels != -100
+        logits = model.cls(hidden.last_hidden_state[keep]).float()
+        losses.append(F.cross_entropy(logits, labels[keep], reduction="none").cpu())
+        guesses.append(logits.argmax(-1).cpu())
+        correct.append(guesses[-1] == labels[keep].cpu())
+    model.train(was_training)
+    return Scores(torch.cat(losses), torch.cat(correct), questions.kind, torch.cat(guesses))
+
+
+def baselines(train_rows: torch.Tensor, questions: Questions, tokenizer, interpolation: float = 0.7,
+              chunk: int = 1024) -> dict[str, Scores]:
+    """Two guesses without a network, scored at the same positions as the model:
+
+    - 'unigram guess': each token's training frequency (add-one smoothed): its top guess is always the commonest token;
+    - 'bigram guess': both neighbours, counted in the training rows, p(x | left, right) ∝ p(x | left) · p(right | x),
+      each bigram probability interpolated with the unigram; a neighbour that is itself [MASK] tells nothing.
+    """
+    import numpy as np
+    from scipy import sparse
+
+    vocab, special = len(tokenizer), special_ids_of(tokenizer)
+    counts = torch.bincount(train_rows.flatten(), minlength=vocab).double().numpy()
+    counts[special] = 0
+    a, b = train_rows[:, :-1].flatten().numpy(), train_rows[:, 1:].flatten().numpy()
+    pairs = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(vocab, vocab)).tocsr()
+    uni = counts + 1
+    uni[special] = 0
+    uni /= uni.sum()
+    row_total = np.maximum(np.asarray(pairs.sum(1)).ravel(), 1)
+    pairs_t = pairs.T.tocsr()
+    chosen = questions.labels != -100
+    r_, c_ = chosen.nonzero(as_tuple=True)
+    truth = questions.labels[chosen].numpy()
+    width = questions.input_ids.shape[1]
+    left = questions.input_ids[r_, (c_ - 1).clamp(min=0)].numpy()
+    right = questions.input_ids[r_, (c_ + 1).clamp(max=width - 1)].numpy()
+    lam = interpolation
+    uni_loss, uni_correct = -np.log(uni[truth]), truth == uni.argmax()
+    bi_loss, bi_correct, bi_guess = [], [], []
+    for s in range(0, len(truth), chunk):
+        L, R, T = left[s:s + chunk], right[s:s + chunk], truth[s:s + chunk]
+        p_left = lam * pairs[L].toarray() / row_total[L][:, None] + (1 - lam) * uni[None]
+        p_left[np.isin(L, special)] = uni              # [MASK], [CLS]: no information from that side
+        p_right = lam * pairs_t[R].toarray() / row_total[None] + (1 - lam) * uni[R][:, None]   # p(right | x), every x
+        p_right[np.isin(R, special)] = 1.0
+        p = p_left * p_right
+        p[:, special] = 0
+        p /= p.sum(1, keepdims=True)
+        bi_loss.append(-np.log(np.maximum(p[np.arange(len(T)), T], 1e-30)))
+        bi_guess.append(p.argmax(1))
+        bi_correct.append(bi_guess[-1] == T)
+    kind = questions.kind
+
+    def as_scores(loss, ok, guess):
+        return Scores(torch.as_tensor(loss, dtype=torch.float32), torch.as_tensor(ok), kind, torch.as_tensor(guess))
+
+    return {"unigram guess": as_scores(uni_loss, uni_correct, np.full(len(truth), uni.argmax())),
+            "bigram guess": as_scores(np.concatenate(bi_loss), np.concatenate(bi_correct), np.concatenate(bi_guess))}
+
+
+@torch.no_grad()
+def context_probe(model, questions: Questions, tokenizer, rows: int = 1024, seed: int = 0) -> dict[str, Scores]:
+    """What the model takes from its context, scored at [MASK] positions kept at their index:
+
+    'intact' rows as they are; 'shuffled context' the other ordinary tokens of each row shuffled among themselves
+    (the same words, their order gone); 'no context' every other ordinary token replaced by [MASK].
+    """
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.linspace(0, len(questions) - 1, min(rows, len(questions))).long()
+    ids, labels = questions.input_ids[pick], questions.labels[pick]
+    at_mask = (labels != -100) & (ids == questions.mask_token_id)
+    movable = ~at_mask & ~torch.isin(ids, torch.tensor(special_ids_of(tokenizer)))
+    shuffled = ids.clone()
+    for i in range(len(ids)):
+        where = movable[i].nonzero().squeeze(1)
+        shuffled[i, where] = ids[i, where[torch.randperm(len(where), generator=g)]]
+    blank = torch.where(movable, questions.mask_token_id, ids)
+    only_mask = torch.where(at_mask, labels, -100)
+    out = {}
+    for name, seen in (("intact", ids), ("shuffled context", shuffled), ("no context", blank)):
+        out[name] = score(model, Questions(seen, questions.attention_mask[pick], only_mask, questions.mask_token_id))
+    return out
+
+
 # ---------------------------------------------------------------- using the model
 
 

@@ -157,3 +157,62 @@ def test_reviews_are_one_row_each_and_padding_is_never_masked(tokenizer):
     assert torch.equal(batch["attention_mask"], mask.repeat(50, 1))
     assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
     assert (batch["labels"][batch["attention_mask"] == 1] != -100).any()
+
+
+def _questions(tokenizer, rows: torch.Tensor, seed: int = 0) -> "mlm.Questions":
+    data = mlm.MLMData(tokenizer, rows, rows, None, None)
+    return mlm.held_out_questions(data, 0.3, seed=seed)
+
+
+def test_scores_split_by_what_the_model_saw(tokenizer):
+    rows = mlm.make_blocks(tokenizer, ["the cat sat on the mat and the dog ran to the park . " * 40], 32)
+    q = _questions(tokenizer, rows)
+    kind = q.kind
+    assert len(kind) == int((q.labels != -100).sum())
+    assert 0.7 < float((kind == 0).float().mean()) < 0.9          # about 80 % [MASK]
+    assert int((kind == 2).sum()) > 0 and int((kind == 1).sum()) > 0
+
+    class Copier(torch.nn.Module):   # a masked LM that always predicts the token it is shown
+        def __init__(self, vocab):
+            super().__init__()
+            self.vocab, self.w = vocab, torch.nn.Parameter(torch.zeros(1))
+            self.bert = lambda input_ids, attention_mask: type("O", (), {"last_hidden_state": input_ids})
+            self.cls = lambda seen: torch.nn.functional.one_hot(seen, vocab).float() * 10
+
+    s = mlm.score(Copier(len(tokenizer)), q)
+    assert s.only(2).accuracy == 1.0                              # it copies the unchanged ones...
+    assert s.only(0).accuracy == 0.0                              # ...and knows nothing at [MASK]
+    assert len(s.only(0).loss) + len(s.only(1).loss) + len(s.only(2).loss) == len(s.loss)
+
+
+def test_bigram_guess_reads_the_neighbours_and_unigram_does_not(tokenizer):
+    rows = mlm.make_blocks(tokenizer, ["the cat sat on the mat and the dog ran to the park . " * 60], 32)
+    q = _questions(tokenizer, rows, seed=1)
+    guesses = mlm.baselines(rows, q, tokenizer)
+    uni, bi = guesses["unigram guess"].only(0), guesses["bigram guess"].only(0)
+    assert torch.all(uni.guess == uni.guess[0])                   # always the commonest token
+    assert bi.accuracy > uni.accuracy + 0.3                       # a fixed sentence: the neighbours give it away
+    assert torch.isfinite(guesses["bigram guess"].loss).all()
+
+
+def test_context_probe_keeps_masks_in_place_and_shuffles_only_the_context(tokenizer):
+    rows = mlm.make_blocks(tokenizer, ["the cat sat on the mat and the dog ran to the park . " * 40], 32)
+    q = _questions(tokenizer, rows)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, vocab):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.bert = lambda input_ids, attention_mask: seen.append(input_ids.clone()) or type("O", (), {"last_hidden_state": input_ids})
+            self.cls = lambda x: torch.nn.functional.one_hot(x, vocab).float()
+
+    probe = mlm.context_probe(Recorder(len(tokenizer)), q, tokenizer, rows=8)
+    intact, shuffled, blank = seen
+    is_mask = intact == tokenizer.mask_token_id
+    assert bool((shuffled == tokenizer.mask_token_id)[is_mask].all())                 # every [MASK] kept at its index
+    assert torch.equal(torch.sort(shuffled, 1).values, torch.sort(intact, 1).values)   # same tokens per row
+    assert not torch.equal(shuffled, intact)                                         # in another order
+    special = torch.tensor(tokenizer.all_special_ids)
+    assert torch.all((blank == tokenizer.mask_token_id) | torch.isin(blank, special))
+    assert set(probe) == {"intact", "shuffled context", "no context"}

@@ -108,3 +108,64 @@ q3 = Exercise(
     answer_name="factor",
     wrong_answers=["factor = 9.2 / 5.1", "factor = 9.2 - 5.1", "import math\nfactor = math.exp(5.1 - 9.2)"],
 )
+
+
+# Two recipe changes, each scored against the old recipe on the same 17,500 held-out [MASK] positions: how many
+# positions only the new recipe got right, and how many only the old one got right.
+Q4 = {"A": {"only new right": 1210, "only old right": 1140},
+      "B": {"only new right": 1260, "only old right": 1085}}
+
+
+def q4_truth() -> dict[str, str]:
+    from .. import stats
+
+    truth = {}
+    for change, counts in Q4.items():
+        _, _, p = stats.mcnemar([True] * counts["only new right"] + [False] * counts["only old right"],
+                                [False] * counts["only new right"] + [True] * counts["only old right"])
+        better = counts["only new right"] > counts["only old right"]
+        truth[change] = ("better" if better else "worse") if p < 0.05 else "no measurable difference"
+    return truth
+
+
+def _check_q4(answer):
+    from .. import stats
+
+    if not isinstance(answer, dict) or set(answer) != set(Q4):
+        raise Incorrect('answer with a dict {"A": verdict, "B": verdict}.')
+    words = {k: str(v).strip().lower() for k, v in answer.items()}
+    for k, w in words.items():
+        if w not in stats.VERDICTS:
+            raise Incorrect(f"change {k}: answer with one of {list(stats.VERDICTS)}.")
+    truth = q4_truth()
+    wrong = [k for k in Q4 if words[k] != truth[k]]
+    if wrong == ["A"] and words["A"] == "better":
+        raise Incorrect("change A: more positions favour the new recipe, but is the imbalance larger than chance? Only "
+                        "the positions where the two disagree count; test them with stats.mcnemar.")
+    if wrong:
+        raise Incorrect(f"change {', '.join(wrong)}: look only at the positions where the recipes disagree, and ask "
+                        "whether their split is further from 50:50 than chance would make it (exact McNemar).")
+    return None
+
+
+q4 = Exercise(
+    name="q4",
+    question=("Two recipe changes, A and B, each scored against the old recipe on the same 17,500 held-out [MASK] "
+              "positions. ex.Q4 gives, for each, how many positions only the new recipe got right and how many only "
+              "the old one did. For each change: is the new recipe 'better', 'worse', or is there 'no measurable "
+              "difference'?"),
+    checker=_check_q4,
+    hint_text=("Positions both get right or both get wrong say nothing about which is better. Under 'no difference', "
+               "each disagreement is a coin flip: stats.mcnemar(correct_new, correct_old) gives the p-value — build "
+               "the two boolean arrays from the counts."),
+    solution_code=("from pretrain_lessons import stats\n"
+                   "verdicts = {}\n"
+                   "for change, c in ex.Q4.items():\n"
+                   "    new = [True] * c['only new right'] + [False] * c['only old right']\n"
+                   "    old = [not x for x in new]\n"
+                   "    verdicts[change] = stats.compare(new, old).verdict"),
+    answer_name="verdicts",
+    setup="from pretrain_lessons.exercises import lesson04 as ex",
+    wrong_answers=['verdicts = {"A": "better", "B": "better"}', 'verdicts = {"A": "no measurable difference", '
+                   '"B": "no measurable difference"}', 'verdicts = {"A": "worse", "B": "better"}', "verdicts = 'better'"],
+)
