@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -232,24 +233,32 @@ class StopTraining(Exception):
 
 
 class EarlyStopping:
-    """A fit() callback: every `every` steps, score the model on validation; keep a copy of the best weights
+    """A fit() callback: every `every` steps, score the model on validation texts; keep a copy of the best weights
     (highest validation accuracy, ties broken by the lower loss); stop after `patience` evaluations without
     improvement (None: never stop early, but still keep the best weights)."""
 
-    def __init__(self, val_loader, every: int, patience: int | None = 2, precision: str = "fp32",
-                 total_steps: int | None = None):
-        self.val_loader, self.every, self.patience, self.precision = val_loader, every, patience, precision
+    def __init__(self, tokenizer, texts: list[str], labels: list[int], every: int, patience: int | None = 2, *,
+                 max_length: int = 64, precision: str = "fp32", total_steps: int | None = None):
+        self.tokenizer, self.texts, self.labels = tokenizer, list(texts), torch.as_tensor(list(labels))
+        self.every, self.patience, self.precision, self.max_length = every, patience, precision, max_length
         self.total_steps = total_steps
         self.evals: list[dict] = []
         self.steps: list[dict] = []
         self.best_key, self.best_state, self.best_row, self.bad = None, None, None, 0
 
+    def score(self, model) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) on the validation texts."""
+        logits = torch.from_numpy(logits_of(model, self.tokenizer, self.texts, max_length=self.max_length,
+                                            precision=self.precision))
+        loss = torch.nn.functional.cross_entropy(logits, self.labels).item()
+        return float((logits.argmax(1) == self.labels).float().mean()), loss
+
     def check(self, model, step: int, epoch: int) -> None:
-        metrics = evaluate(model, self.val_loader, precision=self.precision, progress=False)
+        accuracy, loss = self.score(model)
         model.train()
-        row = {"step": step, "epoch": epoch, "val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
+        row = {"step": step, "epoch": epoch, "val_loss": loss, "val_accuracy": accuracy}
         self.evals.append(row)
-        key = (metrics["accuracy"], -metrics["loss"])
+        key = (accuracy, -loss)
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best_row, self.bad = key, row, 0
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -288,8 +297,8 @@ def finetune_classifier(model: torch.nn.Module, tokenizer, train_texts: list[str
                   max_grad_norm=max_grad_norm, precision=precision, progress=progress, seed=seed)
     if val is None:
         return fit(model, train, num_classes=num_classes, checkpoint=checkpoint, live_plot=live_plot, **common)
-    val_loader = text_loader(tokenizer, val[0], val[1], max_length=max_length, batch_size=256)
-    stopper = EarlyStopping(val_loader, eval_every or len(train), patience, precision, total_steps=steps)
+    stopper = EarlyStopping(tokenizer, val[0], val[1], eval_every or len(train), patience, max_length=max_length,
+                            precision=precision, total_steps=steps)
     start = time.perf_counter()
     try:
         history = fit(model, train, callbacks=(stopper,), **common)
@@ -358,45 +367,52 @@ def evaluate_classifier(model: torch.nn.Module, tokenizer, texts: list[str], lab
 
 @torch.no_grad()
 def mean_pooled_features(encoder: torch.nn.Module, tokenizer, texts: list[str], *, max_length: int = 64,
-                         batch_size: int = 256, precision: str = "fp32") -> np.ndarray:
-    """One vector per text: the frozen encoder's last-layer token vectors, averaged over the real tokens."""
+                         batch_size: int = 256, precision: str = "fp32", with_cls: bool = False) -> np.ndarray:
+    """One vector per text: the frozen encoder's last-layer token vectors, averaged over the real tokens.
+
+    with_cls=True: each row is [mean-pooled vector, the pooler's output for [CLS]] (the input of the [CLS] head)."""
     base = getattr(encoder, "bert", encoder)
 
     def run(batch):
-        return mean_pool(base(**batch).last_hidden_state.float(), batch["attention_mask"])
+        out = base(**batch)
+        pooled = mean_pool(out.last_hidden_state.float(), batch["attention_mask"])
+        return torch.cat([pooled, out.pooler_output.float()], 1) if with_cls else pooled
 
     return _by_length(tokenizer, texts, max_length, batch_size, run, base, precision)
 
 
 def minilm_features(texts_by_split: dict[str, list[str]], *, max_length: int = 64, precision: str = "bf16",
-                    progress: bool = True) -> dict[str, np.ndarray]:
+                    progress: bool = True, with_cls: bool = False) -> dict[str, np.ndarray]:
     """Mean-pooled MiniLM-L6 vectors (384 numbers) of each split's texts, computed once and cached on disk.
 
-    The cache (data/checkpoints/<scale>/minilm-features/) is keyed by a hash of the texts and the settings, so
-    other texts or settings are embedded afresh, never served stale.
+    One pass also stores the [CLS] head's input (the pooler's output for [CLS], 384 more numbers); `with_cls=True`
+    returns both, side by side (768 columns: mean-pooled first). The cache (data/checkpoints/<scale>/minilm-features/)
+    is keyed by a hash of the texts and the settings, so other texts or settings are embedded afresh, never stale.
     """
     from transformers import AutoModel, AutoTokenizer
 
     from .bars import bar
 
     folder = paths.checkpoint_dir("minilm-features")
-    settings = {"model": "all-MiniLM-L6-v2", "max_length": max_length, "precision": precision, "pooling": "mean"}
+    settings = {"model": "all-MiniLM-L6-v2", "max_length": max_length, "precision": precision, "pooling": "mean+cls"}
     out, encoder, tokenizer = {}, None, None
     for split in bar(list(texts_by_split), desc="embedding", unit="split", disable=not progress):
         texts = list(texts_by_split[split])
         digest = hashlib.sha256(json.dumps([settings, texts]).encode()).hexdigest()[:16]
         path = folder / f"{split}-{digest}.npy"
         if path.exists():
-            out[split] = np.load(path)
-            continue
-        if encoder is None:
-            tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
-            with _quiet_loading():
-                encoder = AutoModel.from_pretrained(minilm_dir()).to(get_device()).eval()
-        out[split] = mean_pooled_features(encoder, tokenizer, texts, max_length=max_length, precision=precision)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out[split])
-        tmp.replace(path)   # atomic: another process never reads half a file
+            both = np.load(path)
+        else:
+            if encoder is None:
+                tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+                with _quiet_loading():
+                    encoder = AutoModel.from_pretrained(minilm_dir()).to(get_device()).eval()
+            both = mean_pooled_features(encoder, tokenizer, texts, max_length=max_length, precision=precision,
+                                        with_cls=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, both)
+            os.replace(tmp, path)   # atomic: another process never reads half a file
+        out[split] = both if with_cls else both[:, :both.shape[1] // 2]
     return out
 
 

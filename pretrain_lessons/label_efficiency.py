@@ -26,11 +26,12 @@ from . import finetune, scale
 
 BOW = "bag of words"
 PROBE = "MiniLM probe (frozen)"
+PROBE_CLS = "MiniLM probe on the [CLS] pooler (frozen)"
 SCRATCH = "tiny BERT, from scratch"
 PRETRAINED = "tiny BERT, pretrained (04)"
 MINILM = "MiniLM, fine-tuned"
 MINILM_CLS = "MiniLM, fine-tuned, [CLS] head"
-MODELS = (BOW, PROBE, SCRATCH, PRETRAINED, MINILM, MINILM_CLS)
+MODELS = (BOW, PROBE, SCRATCH, PRETRAINED, MINILM, MINILM_CLS, PROBE_CLS)
 TRANSFORMERS = (SCRATCH, PRETRAINED, MINILM, MINILM_CLS)
 
 
@@ -48,18 +49,28 @@ class Recipe:
     max_length: int = 64
 
 
+STOPPING_REVIEWS = 640   # the validation reviews that early stopping and the learning-rate sweeps score
+
+
+def stopping_split():
+    """The first STOPPING_REVIEWS validation reviews: what the fine-tuned runs are scored on while they train (scoring
+    all of them every few steps would cost MiniLM more than a small budget's training)."""
+    texts, labels = _split("validation")
+    return texts[:STOPPING_REVIEWS], labels[:STOPPING_REVIEWS]
+
+
 def recipe(model: str, n: int, n_all: int) -> Recipe:
     """The training recipe of a fine-tuned model at budget n (n_all: the size of the whole training split)."""
     small = n <= 300
     if model in (SCRATCH, PRETRAINED):
-        epochs = {100: 40, 300: 20, 1000: 10, 3000: 5}.get(n, 3 if n >= n_all else 5)
-        return Recipe(lrs=(3e-4, 1e-3, 3e-3), epochs=scale.pick(smoke=2, cpu=epochs),
-                      batch_size=16 if small else 32, evals_per_run=scale.pick(smoke=2, cpu=10))
+        epochs = {100: 30, 300: 15, 1000: 10, 3000: 3}.get(n, 1 if n >= n_all else 3)
+        return Recipe(lrs=scale.pick(smoke=(1e-3,), cpu=(3e-4, 1e-3, 3e-3)), epochs=scale.pick(smoke=1, cpu=epochs),
+                      batch_size=16 if small else 32, evals_per_run=scale.pick(smoke=1, cpu=6), patience=2)
     if model in (MINILM, MINILM_CLS):
-        epochs = {100: 20, 300: 10, 1000: 5, 3000: 3}.get(n, 2 if n >= n_all else 3)
-        return Recipe(lrs=(3e-5, 1e-4, 3e-4), epochs=scale.pick(smoke=1, cpu=epochs),
-                      batch_size=16 if small else 32, evals_per_run=scale.pick(smoke=1, cpu=8 if small else 4),
-                      precision="bf16", pooling="cls" if model == MINILM_CLS else "mean")
+        epochs = {100: 10, 300: 6, 1000: 3, 3000: 2}.get(n, 1 if n >= n_all else 2)
+        return Recipe(lrs=scale.pick(smoke=(1e-4,), cpu=(3e-5, 1e-4, 3e-4)), epochs=scale.pick(smoke=1, cpu=epochs),
+                      batch_size=16 if small else 32, evals_per_run=scale.pick(smoke=1, cpu=5 if small else 3),
+                      patience=2, precision="bf16", pooling="cls" if model == MINILM_CLS else "mean")
     raise ValueError(f"no fine-tuning recipe for {model!r}; the fine-tuned models are {TRANSFORMERS}")
 
 
@@ -134,7 +145,8 @@ def seed001_variant(model, tokenizer, texts, labels, *, mask: bool, optimizer: s
                     lr: float = SEED_LR, epochs: int = SEED_EPOCHS, batch_size: int = SEED_BATCH, seed: int = 0):
     """Seed 001's fine-tuning loop (one padded tensor, Adam 1e-4) with its fixes switched on one at a time.
 
-    mask: pass the attention mask (the batches then also carry it; their content is otherwise the seed's: nothing
+    mask: pass the attention mask; the batches then carry it, each is cut to its longest review and reviews of
+    similar length are batched together (the mask makes the padding irrelevant, so this only saves time; nothing
     is truncated). optimizer: "adam" (the seed) or "adamw" (decoupled weight decay 0.01, none on biases and norms).
     schedule: 10 % linear warm-up, then linear decay to 0. clip: gradient norm clipped at 1.0.
     """
@@ -147,7 +159,7 @@ def seed001_variant(model, tokenizer, texts, labels, *, mask: bool, optimizer: s
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if mask:
         loader = finetune.text_loader(tokenizer, texts, y.tolist(), max_length=enc["input_ids"].shape[1],
-                                      batch_size=batch_size, shuffle=True, group_by_length=False)
+                                      batch_size=batch_size, shuffle=True)
     else:
         loader = DataLoader(TensorDataset(enc["input_ids"], y), batch_size=batch_size, shuffle=True)
     opt = torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam" else finetune.adamw(model, lr, 0.01)
@@ -191,7 +203,7 @@ def _run_arm(job: dict, texts, labels, test_texts) -> dict:
         pred = seed_style_predictions(model, tokenizer, test_texts)
     out = {"test_pred": pred.astype(np.int8), "name": ARMS[arm][0]}
     if job.get("score_validation"):
-        val_texts, val_labels = _split("validation")
+        val_texts, val_labels = stopping_split()
         out["val_accuracy"] = float((finetune.logits_of(model, tokenizer, val_texts, max_length=128).argmax(1)
                                      == val_labels).mean())
     return out
@@ -232,9 +244,12 @@ def run_job(job: dict) -> dict:
                    chosen=f"{result['model']}, C = {result['C']:g}")
         if job.get("keep_model"):
             out["fitted"] = result["pipeline"]
-    elif model == PROBE:
+    elif model in (PROBE, PROBE_CLS):
         features = finetune.minilm_features({"train": _split("train")[0], "validation": val_texts, "test": test_texts},
-                                            progress=False)
+                                            progress=False, with_cls=True)
+        half = features["train"].shape[1] // 2           # columns: mean-pooled vector, then the [CLS] pooler's output
+        part = slice(0, half) if model == PROBE else slice(half, None)
+        features = {k: v[:, part] for k, v in features.items()}
         keep = finetune.stratified_sample(_split("train")[1], n, seed=draw)
         result = finetune.probe(features["train"][keep], labels, features["validation"], val_labels)
         out.update(val_accuracy=result["val_accuracy"],
@@ -248,8 +263,9 @@ def run_job(job: dict) -> dict:
         classifier, tokenizer = build(model, job.get("pooling", r.pooling))
         steps_per_epoch = -(-len(texts) // r.batch_size)
         every = max(1, round(r.epochs * steps_per_epoch / r.evals_per_run))
+        stop_texts, stop_labels = stopping_split()
         history = finetune.finetune_classifier(
-            classifier, tokenizer, texts, labels.tolist(), val=(val_texts, val_labels.tolist()), lr=lr,
+            classifier, tokenizer, texts, labels.tolist(), val=(stop_texts, stop_labels.tolist()), lr=lr,
             epochs=r.epochs, batch_size=r.batch_size, max_length=r.max_length, eval_every=every,
             patience=r.patience, precision=r.precision, seed=draw, progress=False)
         pred = finetune.logits_of(classifier, tokenizer, test_texts, max_length=r.max_length,
@@ -304,15 +320,115 @@ def default_workers() -> int:
     return max(1, cores)
 
 
-def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = True, desc: str = "runs") -> list[dict]:
-    """Run jobs `workers` at a time in separate processes (1 worker: here, one after another); results in job order."""
+CACHE_VERSION = 1   # raise when a change to the code changes what a job returns: every cached result is then redone
+
+
+def _file_digest(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _folder_digest(folder: str) -> str:
+    """A fingerprint of a checkpoint folder's weights and configuration (a retrained model gets a new one)."""
+    from pathlib import Path
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".json") and p.is_file())
+    return ",".join(f"{p.name}:{_file_digest(p)[:16]}" for p in files)
+
+
+def _data_digest() -> str:
+    import hashlib
+    import json
+
+    if "digest" not in _DATA:
+        splits = {k: [v[0], np.asarray(v[1]).tolist()] for k, v in _DATA.items() if k in ("train", "validation", "test")}
+        _DATA["digest"] = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
+    return _DATA["digest"]
+
+
+def job_key(job: dict) -> str:
+    """The cache key of one job: the job, the recipe in force for it, the data, the tiny BERT's weights, the scale
+    and CACHE_VERSION. Anything that changes what the job would return changes the key, so a stale result is never
+    served."""
+    import dataclasses
+    import hashlib
+    import json
+
+    settings = {k: v for k, v in job.items() if k != "save_to"}
+    model, n = job["model"], int(job["n"])
+    if model in TRANSFORMERS:
+        r = job.get("recipe") or recipe(model, n, len(_split("train")[0]))
+        settings["recipe"] = dataclasses.asdict(r)
+        settings["stopping_reviews"] = STOPPING_REVIEWS
+    if model in (SCRATCH, PRETRAINED) or model == "seed 001 ablation":
+        settings["tiny"] = _folder_digest(_DATA["tiny_dir"])
+    settings.update(version=CACHE_VERSION, scale=scale.current(), data=_data_digest())
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def results_cache():
+    """The folder of cached job results at the scale in force: data/checkpoints/<scale>/label-efficiency-05/."""
+    from . import paths
+
+    return paths.checkpoint_dir("label-efficiency-05")
+
+
+def _cached(folder, job: dict):
+    import pickle
+    from pathlib import Path
+
+    path = Path(folder) / f"{job_key(job)}.pkl"
+    if not path.exists():
+        return None
+    if job.get("save_to") and not (Path(job["save_to"]) / "job.json").exists():
+        return None   # the run also saves its model, and that folder is gone: run it again
+    try:
+        result = pickle.loads(path.read_bytes())
+    except Exception:   # a damaged file: run the job again
+        return None
+    return dict(result, **{k: v for k, v in job.items() if k == "save_to"}, cached=True)
+
+
+def _store(folder, job: dict, result: dict) -> None:
+    import pickle
+    from pathlib import Path
+
+    path = Path(folder) / f"{job_key(job)}.pkl"
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    tmp.write_bytes(pickle.dumps(result))
+    os.replace(tmp, path)   # atomic: a reader never sees half a file
+
+
+def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = True, desc: str = "runs",
+             cache=None) -> list[dict]:
+    """Run jobs `workers` at a time in separate processes (1 worker: here, one after another); results in job order.
+
+    cache: a folder (e.g. `results_cache()`) where each result is kept under its `job_key`; a job found there is
+    not run again (its result gets `cached=True`). None: run everything, keep nothing."""
     from .bars import bar
 
     workers = default_workers() if workers is None else workers
-    jobs = list(jobs)
+    all_jobs = list(jobs)
+    final: list[dict | None] = [None] * len(all_jobs)
+    todo = []
+    for i, job in enumerate(all_jobs):
+        hit = _cached(cache, job) if cache is not None else None
+        if hit is None:
+            todo.append(i)
+        else:
+            final[i] = hit
+    jobs = [all_jobs[i] for i in todo]
     results: list[dict | None] = [None] * len(jobs)
-    shown = bar(total=len(jobs), desc=desc, unit="run", disable=not progress)
-    if workers <= 1 or len(jobs) <= 1:
+    shown = bar(total=len(jobs), desc=desc, unit="run", disable=not progress or not jobs)   # the runs to do now
+    if not jobs:
+        pass
+    elif workers <= 1 or len(jobs) <= 1:
         for i, job in enumerate(jobs):
             results[i] = run_job(job)
             shown.update(1)
@@ -329,7 +445,11 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = T
                 results[futures[future]] = future.result()
                 shown.update(1)
     shown.close()
-    return results
+    for i, result in zip(todo, results):
+        if cache is not None:
+            _store(cache, all_jobs[i], result)
+        final[i] = result
+    return final
 
 
 def choose_lr(sweep: list[dict]) -> dict[tuple[str, int], float]:
@@ -372,20 +492,31 @@ def lr_for_budgets(chosen: dict[tuple[str, int], float], budgets: dict[str, list
 
 
 def draw_jobs(budgets: dict[str, list[int]], lrs: dict[tuple[str, int], float], draws: int,
-              done: list[dict] = (), save: dict[tuple[str, int, int], str] | None = None) -> list[dict]:
+              done: list[dict] = (), save: dict[tuple[str, int, int], str] | None = None,
+              fewer: dict[tuple[str, int], int] | None = None) -> list[dict]:
     """Every draw of every (model, budget) at its learning rate, except the runs already in `done`.
 
-    `save` maps (model, budget, draw) to a folder where that run saves its fine-tuned model (save_pretrained)."""
+    `save` maps (model, budget, draw) to a folder where that run saves its fine-tuned model (save_pretrained);
+    `fewer` maps (model, budget) to a smaller number of draws for that pair (e.g. one run of a slow model on all
+    labels, where every draw has the same labels anyway)."""
     have = {(r["model"], r["n"], r.get("draw", 0), r.get("lr")) for r in done}
-    save = save or {}
+    save, fewer = save or {}, fewer or {}
     return [{"model": m, "n": n, "draw": d, "lr": lrs[(m, n)],
              **({"save_to": str(save[(m, n, d)])} if (m, n, d) in save else {})}
-            for m, ns in budgets.items() for n in ns for d in range(draws) if (m, n, d, lrs[(m, n)]) not in have]
+            for m, ns in budgets.items() for n in ns for d in range(fewer.get((m, n), draws))
+            if (m, n, d, lrs[(m, n)]) not in have]
 
 
 def chosen_runs(results: list[dict], lrs: dict[tuple[str, int], float]) -> list[dict]:
-    """The runs that count: for the fine-tuned models, only those at each (model, budget)'s learning rate."""
-    return [r for r in results if "lr" not in r or r["model"] not in TRANSFORMERS or r["lr"] == lrs[(r["model"], r["n"])]]
+    """The runs that count: for the fine-tuned models, only those at each (model, budget)'s learning rate (a run
+    at a budget that was only swept, not part of the curve, does not count)."""
+    return [r for r in results if "lr" not in r or r["model"] not in TRANSFORMERS or lrs.get((r["model"], r["n"])) == r["lr"]]
+
+
+def paired(curve: dict, a: str, b: str, n: int) -> tuple[list[float], list[float]]:
+    """The scores of models a and b at budget n on the draws both have (draw i with draw i)."""
+    k = min(len(curve[a][n]), len(curve[b][n]))
+    return curve[a][n][:k], curve[b][n][:k]
 
 
 def by_model(results: list[dict], key: str = "test_accuracy") -> dict[str, dict[int, list[float]]]:

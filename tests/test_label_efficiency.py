@@ -137,3 +137,37 @@ def test_parallel_workers_give_the_serial_results(data):
     for a, b in zip(serial, parallel):
         assert (a["n"], a["draw"]) == (b["n"], b["draw"])
         np.testing.assert_array_equal(a["test_pred"], b["test_pred"])
+
+
+def test_results_are_cached_under_a_key_of_their_settings(data, tmp_path):
+    cache = tmp_path / "results"
+    cache.mkdir()
+    jobs = [{"model": le.BOW, "n": 30, "draw": d} for d in range(2)]
+    first = le.run_jobs(jobs, workers=1, progress=False, cache=cache)
+    assert len(list(cache.glob("*.pkl"))) == 2 and not any(r.get("cached") for r in first)
+    again = le.run_jobs(jobs, workers=1, progress=False, cache=cache)
+    assert all(r.get("cached") for r in again)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["test_pred"], b["test_pred"])
+    # other data, another recipe or another scale: another key, so a stale result is never served
+    key = le.job_key(jobs[0])
+    assert le.job_key({**jobs[0], "draw": 5}) != key
+    fine = {"model": le.SCRATCH, "n": 30, "draw": 0, "lr": 1e-3}
+    assert le.job_key(fine) != le.job_key({**fine, "recipe": SMALL})
+    texts, labels = le._DATA["train"]
+    le.set_data({"train": (texts[::-1], labels[::-1]), "validation": le._DATA["validation"],
+                 "test": le._DATA["test"]}, tiny_dir=le._DATA["tiny_dir"])
+    assert le.job_key(jobs[0]) != key
+
+
+def test_a_cached_run_that_saved_a_model_reruns_when_the_model_is_gone(data, tmp_path):
+    cache, folder = tmp_path / "results", tmp_path / "kept"
+    cache.mkdir()
+    job = {"model": le.SCRATCH, "n": 20, "draw": 0, "lr": 3e-3, "recipe": SMALL, "save_to": str(folder)}
+    le.run_jobs([job], workers=1, progress=False, cache=cache)
+    assert (folder / "job.json").exists()
+    assert le.run_jobs([job], workers=1, progress=False, cache=cache)[0].get("cached")
+    import shutil
+    shutil.rmtree(folder)
+    assert not le.run_jobs([job], workers=1, progress=False, cache=cache)[0].get("cached")
+    assert (folder / "job.json").exists()
