@@ -5,20 +5,30 @@ import copy
 import math
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def quantize_int8(model: nn.Module, embeddings: bool = False) -> nn.Module:
+def quantize_int8(model: nn.Module, embeddings: bool = False, per_channel: bool = False) -> nn.Module:
     """A copy of the model whose nn.Linear layers hold int8 weights (activations quantized on the fly).
 
-    With `embeddings=True` the nn.Embedding tables are stored in 8 bits as well (weight-only, one scale and
-    zero point per row) — in a small BERT they are a large share of the weights.
+    What PyTorch does (torch.ao.quantization.quantize_dynamic):
+    - weights, by default (`default_dynamic_qconfig`): **per-tensor symmetric** — one float scale s per weight
+      matrix, s = max|W| / 127.5, zero point 0, q = round(W / s) clamped to [-128, 127];
+      with `per_channel=True` (`per_channel_dynamic_qconfig`): one scale per output row, zero points still 0;
+    - activations: at every call, each layer's input is quantized to uint8 with a scale and zero point taken
+      from that batch's own min and max (that is what "dynamic" means), multiplied in integers, and the result
+      turned back into float32.
+    With `embeddings=True` the nn.Embedding tables are stored in 8 bits as well (weight-only, one float scale and
+    one float zero point per row, `float_qparams_weight_only_qconfig`) — in a small BERT they are a large share
+    of the weights.
     """
-    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+    from torch.ao.quantization import (default_dynamic_qconfig, float_qparams_weight_only_qconfig,
+                                       per_channel_dynamic_qconfig)
 
-    spec = {nn.Linear: default_dynamic_qconfig}
+    spec = {nn.Linear: per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig}
     if embeddings:
         spec[nn.Embedding] = float_qparams_weight_only_qconfig
     with warnings.catch_warnings():
@@ -31,6 +41,45 @@ def quantize_int8(model: nn.Module, embeddings: bool = False) -> nn.Module:
                 if isinstance(child, torch.ao.nn.quantized.Embedding):
                     setattr(module, name, _ContiguousIndices(child))
     return quantized
+
+
+def weight_error(float_linear: nn.Linear, quantized_linear: nn.Module) -> float:
+    """Relative error ‖W − dequantize(q(W))‖ / ‖W‖ of one quantized linear layer's weight."""
+    w = float_linear.weight.detach()
+    return float((w - quantized_linear.weight().dequantize()).norm() / w.norm())
+
+
+def quantized_linears(original: nn.Module, quantized: nn.Module) -> list[tuple[str, nn.Linear, nn.Module]]:
+    """(name, float layer, its int8 version) for every nn.Linear that quantize_int8 replaced."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    replaced = dict(quantized.named_modules())
+    return [(name, module, replaced[name]) for name, module in original.named_modules()
+            if isinstance(module, nn.Linear) and isinstance(replaced.get(name), DynamicLinear)]
+
+
+@torch.inference_mode()
+def classifier_logits(model: nn.Module, tokenizer, texts: list[str], *, max_length: int = 64, batch_size: int = 128,
+                      bf16: bool = False) -> torch.Tensor:
+    """A text classifier's logits (float32, in the order of `texts`), computed on the CPU.
+
+    The texts are scored in order of length, so each batch is cut to the length of its longest text and little
+    time goes into padding. (An int8 model's activation ranges are taken per batch: its logits depend slightly on
+    which texts share a batch, so keep this order fixed when comparing models.)
+    """
+    model.eval()
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer([texts[i] for i in order[start:start + batch_size]], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            parts.append(model(**batch).logits.float())
+    logits = torch.cat(parts)
+    out = torch.empty_like(logits)
+    out[torch.from_numpy(order)] = logits     # back to the order of `texts`
+    return out
 
 
 class _ContiguousIndices(nn.Module):

@@ -5,8 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertForSequenceClassification
 
-from pretrain_lessons.compress import (Distiller, LoRALinear, add_lora, distillation_loss, freeze_all_but_top,
-                                       quantize_int8)
+from pretrain_lessons.compress import (Distiller, LoRALinear, add_lora, classifier_logits, distillation_loss,
+                                       freeze_all_but_top, quantize_int8, quantized_linears, weight_error)
 from pretrain_lessons.efficiency import count_parameters, size_on_disk_mb
 
 
@@ -75,3 +75,42 @@ def test_int8_embeddings_shrink_a_bert_further():
     with torch.no_grad():
         # a column slice, as dynamic padding makes: non-contiguous indices
         assert torch.allclose(everything(input_ids=ids[:, :6]).logits, model(input_ids=ids[:, :6]).logits, atol=0.1)
+
+
+def test_default_int8_is_one_symmetric_scale_per_matrix_and_per_channel_one_per_row():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 8))
+    model[0].weight.data[3] *= 10                    # one row with a much larger range
+    w = model[0].weight.detach()
+    per_tensor = quantize_int8(model)[0].weight()
+    assert per_tensor.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric)
+    assert per_tensor.q_zero_point() == 0
+    assert per_tensor.q_scale() == pytest.approx(w.abs().max().item() / 127.5, rel=1e-5)
+    per_row = quantize_int8(model, per_channel=True)[0].weight()
+    assert per_row.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+    assert torch.equal(per_row.q_per_channel_zero_points(), torch.zeros(8, dtype=torch.long))
+    assert torch.allclose(per_row.q_per_channel_scales().float(), w.abs().amax(1) / 127.5, rtol=1e-5)
+    # One wide row forces a coarse scale on every row with one scale per matrix; per-row scales avoid that.
+    (name, layer, q_tensor), = quantized_linears(model, quantize_int8(model))
+    (_, _, q_rows), = quantized_linears(model, quantize_int8(model, per_channel=True))
+    assert name == "0" and weight_error(layer, q_rows) < weight_error(layer, q_tensor)
+
+
+def test_classifier_logits_keep_the_order_of_the_texts():
+    class Tok:
+        """A stand-in tokenizer: one token per character."""
+
+        def __call__(self, texts, padding=False, truncation=True, max_length=64, return_tensors=None):
+            ids = [[1 + (ord(c) % 90) for c in t][:max_length] for t in texts]
+            if not padding:
+                return {"input_ids": ids}
+            width = max(len(i) for i in ids)
+            mask = [[1] * len(i) + [0] * (width - len(i)) for i in ids]
+            ids = [i + [0] * (width - len(i)) for i in ids]
+            return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+
+    model = tiny_bert()
+    texts = ["a much longer text than the others", "hi", "medium text", "x", "another fairly long one"]
+    got = classifier_logits(model, Tok(), texts, batch_size=2, max_length=30)
+    one_by_one = torch.cat([model(**Tok()([t], padding=True, max_length=30)).logits for t in texts])
+    assert torch.allclose(got, one_by_one, atol=1e-5)

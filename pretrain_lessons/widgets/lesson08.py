@@ -35,20 +35,35 @@ def top_layers_parameter_count(model: nn.Module, n_layers: int) -> int:
     return count
 
 
+def state_memory_mb(total: int, trainable: int, bytes_per_value: int = 4) -> float:
+    """Memory (MB) that training with AdamW holds for the weights' sake: every weight, plus a gradient and AdamW's
+    two moment estimates for each *trainable* weight — (total + 3 × trainable) × 4 bytes in float32.
+
+    Arithmetic, not a measurement: activations (which grow with batch and length) come on top; the lesson
+    measures a real training step with efficiency.training_memory_mb.
+    """
+    return (total + 3 * trainable) * bytes_per_value / 1e6
+
+
 def budget_table(model: nn.Module, r: int, targets: tuple[str, ...], n_layers: int) -> str:
-    """HTML: trainable parameters of full fine-tuning, top-k unfreezing and LoRA, with their share of the model."""
+    """HTML: trainable parameters of full fine-tuning, top-k unfreezing and LoRA, their share of the model, and the
+    memory weights + gradients + AdamW state take in training."""
     total = sum(p.numel() for p in model.parameters())
-    rows = [("full fine-tuning (every weight)", total),
-            (f"top {n_layers} layer(s) + pooler + head", top_layers_parameter_count(model, n_layers)),
-            (f"LoRA r = {r} on {', '.join(targets) or '(no layer)'} + head", lora_parameter_count(model, r, targets))]
+    lora = lora_parameter_count(model, r, targets)
+    rows = [("full fine-tuning (every weight)", total, total),
+            (f"top {n_layers} layer(s) + pooler + head", top_layers_parameter_count(model, n_layers), total),
+            # LoRA adds its A and B matrices to the model's weights
+            (f"LoRA r = {r} on {', '.join(targets) or '(no layer)'} + head", lora,
+             total + lora - sum(p.numel() for p in getattr(model, "classifier", nn.Identity()).parameters()))]
     body = []
-    for name, n in rows:
+    for name, n, held in rows:
         share = n / total
         bar = (f'<div style="width:200px;background:#eee;display:inline-block;vertical-align:middle">'
                f'<div style="width:{max(1, round(200 * share ** 0.5))}px;background:#2166ac;height:12px"></div></div>')
         body.append(f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{n:,}</td>"
-                    f"<td>{100 * share:.3f} %</td><td>{bar}</td></tr>")
-    head = "<tr><th>method</th><th>trainable parameters</th><th>share of the model</th><th>(bar: √share)</th></tr>"
+                    f"<td>{100 * share:.3f} %</td><td>{bar}</td><td>{state_memory_mb(held, n):,.0f}</td></tr>")
+    head = ("<tr><th>method</th><th>trainable parameters</th><th>share of the model</th><th>(bar: √share)</th>"
+            "<th>weights + gradients + AdamW state (MB)</th></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
