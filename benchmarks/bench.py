@@ -183,8 +183,8 @@ def write_markdown(results: dict, out: Path) -> str:
              "Each figure is a ratio of two measurements taken in the same run, the two sides alternating; "
              "median over repeats (min, max, n).", ""]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5 * (os.cpu_count() or 1):
-        lines += [f"**Measured on a shared, busy machine** (load average {load:.1f} on {os.cpu_count()} cores when this report "
+    if load > torch.get_num_threads() + 0.75:      # the benchmark's own threads, plus something else running
+        lines += [f"**Measured on a shared, busy machine** (load average {load:.1f} on {os.cpu_count()} cores, {torch.get_num_threads()} of it this benchmark's own, when this report "
                   "was written): every figure here is noisy. Regenerate on idle cores for numbers to quote.", ""]
     if "dataloader" in results:
         d = results["dataloader"]

@@ -132,7 +132,8 @@ def readme_table(timings: dict[str, dict], readme: Path) -> None:
         nb = json.loads((paths.project_root() / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
         title = "".join(nb["cells"][0]["source"]).splitlines()[0].lstrip("# ").split("·", 1)[-1].strip()
         results = recorded(stem[:2])
-        shown = "; ".join(f"{k.replace('_', ' ')} {_format(v)}" for k, v in list(results.items())[:4]) or "—"
+        scalars = [(k, v) for k, v in results.items() if not isinstance(v, (dict, list, tuple))]   # tables stay in course.md
+        shown = "; ".join(f"{k.replace('_', ' ')} {_format(v)}" for k, v in scalars[:4]) or "—"
         rows.append(f"| [{stem}](notebooks/{stem}.ipynb) | {title} | {info['seconds'] / 60:.1f} min | {shown} |")
     start, end = "<!-- lessons:start -->", "<!-- lessons:end -->"
     text = readme.read_text(encoding="utf-8")
