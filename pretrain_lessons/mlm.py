@@ -32,11 +32,13 @@ class Recipe:
     num_layers: int = 2
     num_heads: int = 2
     intermediate_size: int = 512
+    initializer_range: float = 0.1  # std of the initial weights; BERT's 0.02 was set for width 768 (see lesson 04)
+    dropout: float = 0.0            # off while pretraining: a short run on a big corpus does not over-fit
     block_size: int = 64            # tokens per training sequence, [CLS] and [SEP] included
-    batch_size: int = 64            # 64 × 64 = 4,096 token positions per step
-    steps: int = 1500
+    batch_size: int = 32            # 32 × 64 = 2,048 token positions per step
+    steps: int = 3000               # twice the steps of batch 64 for the same compute: it leaves the plateau sooner
     lr: float = 2e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 200
     weight_decay: float = 0.01
     mlm_probability: float = 0.15
     held_out_fraction: float = 0.05  # the last 5 % of every book is never trained on
@@ -44,7 +46,7 @@ class Recipe:
     review_texts: int | None = None         # unlabelled training-split reviews added; 0: none, None: all
     review_repeats: int = 4                 # each review appears this many times per pass (masked afresh each time)
     eval_blocks: int = 256          # held-out blocks used for the curves
-    eval_every: int = 150
+    eval_every: int = 250
     seed: int = 0
 
 
@@ -55,27 +57,31 @@ def recipe() -> Recipe:
                      batch_size=16, steps=12, warmup_steps=2, max_chars_per_book=20_000, review_texts=500,
                      review_repeats=1, eval_blocks=16, eval_every=6),
         cpu=Recipe(),
-        # Not yet measured on a GPU: a larger model trained longer, same recipe otherwise.
-        gpu=Recipe(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, batch_size=256, steps=10000,
-                   lr=1e-3, warmup_steps=500, eval_blocks=1024, eval_every=500),
+        # Not yet measured on a GPU: a larger model trained longer, same recipe otherwise (the initial weight scale
+        # shrinks as 1/√width, as lesson 04 explains).
+        gpu=Recipe(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, initializer_range=0.07,
+                   batch_size=256, steps=10000, lr=1e-3, warmup_steps=500, eval_blocks=1024, eval_every=500),
     )
 
 
 def tiny_bert_config(vocab_size: int, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
-                     intermediate_size: int = 512, max_position_embeddings: int = 128, pad_token_id: int = 0):
+                     intermediate_size: int = 512, max_position_embeddings: int = 128, pad_token_id: int = 0,
+                     initializer_range: float = 0.02, dropout: float = 0.1):
     """The tiny BERT architecture (a `BertConfig`): build it with random weights to train from scratch."""
     from transformers import BertConfig
 
     return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
                       num_attention_heads=num_heads, intermediate_size=intermediate_size,
                       max_position_embeddings=max_position_embeddings, pad_token_id=pad_token_id,
-                      type_vocab_size=2)
+                      type_vocab_size=2, initializer_range=initializer_range, hidden_dropout_prob=dropout,
+                      attention_probs_dropout_prob=dropout)
 
 
 def config_for(r: Recipe, tokenizer):
     """The BertConfig of a recipe, with the tokenizer's vocabulary size and padding id."""
     return tiny_bert_config(len(tokenizer), r.hidden_size, r.num_layers, r.num_heads, r.intermediate_size,
-                            max_position_embeddings=max(128, r.block_size), pad_token_id=tokenizer.pad_token_id)
+                            max_position_embeddings=max(128, r.block_size), pad_token_id=tokenizer.pad_token_id,
+                            initializer_range=r.initializer_range, dropout=r.dropout)
 
 
 # ---------------------------------------------------------------- the corpus
@@ -287,18 +293,24 @@ def train(model, data: MLMData, r: Recipe | None = None, *, progress: bool = Tru
     torch.manual_seed(r.seed + 1)   # shuffling and masking: the same run every time
     return fit(model, data.train_loader, val_loader=data.held_out_loader, max_steps=r.steps, lr=r.lr,
                weight_decay=r.weight_decay, scheduler="linear", warmup_steps=r.warmup_steps, max_grad_norm=1.0,
-               eval_every=r.eval_every, checkpoint=folder / "fit.pt", checkpoint_every=100, progress=progress,
+               eval_every=r.eval_every, checkpoint=folder / "fit.pt", checkpoint_every=250, progress=progress,
                live_plot=live_plot)
 
 
 def save(model, tokenizer, history, r: Recipe | None = None, folder: Path | None = None,
          data: MLMData | None = None) -> Path:
-    """Save model and tokenizer with save_pretrained, plus the recipe and a summary of the run."""
+    """Save model and tokenizer with save_pretrained, plus the recipe and a summary of the run.
+
+    The saved configuration carries BERT's fine-tuning settings, not the pretraining ones: dropout 0.1, and new
+    layers (a classifier head, the pooler) drawn with standard deviation 0.02. The recipe's initial scale and
+    dropout 0 are for pretraining from scratch (recipe.json keeps them); lesson 05 fine-tunes with dropout, as BERT does.
+    """
     r = r or recipe()
     folder = folder or checkpoint_folder()
     model.save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
     config["architectures"] = ["BertForMaskedLM"]       # the standard class loads these weights
+    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, initializer_range=0.02)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save_pretrained(folder)
     positions = history.examples * r.block_size   # token positions processed, padding of review rows included

@@ -94,6 +94,9 @@ def test_tiny_pretraining_lowers_held_out_perplexity_and_saves(tokenizer, tmp_pa
         assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-5)
     classifier = BertForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
     assert torch.equal(classifier.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)
+    # Fine-tuning gets BERT's settings (dropout 0.1, a new head drawn with std 0.02), whatever pretraining used.
+    assert classifier.config.hidden_dropout_prob == 0.1 and classifier.config.initializer_range == 0.02
+    assert float(classifier.classifier.weight.std()) < 0.03
     assert AutoTokenizer.from_pretrained(tmp_path).tokenize("the cat") == tokenizer.tokenize("the cat")
     top = mlm.fill_mask(loaded, tokenizer, "the cat sat on the [MASK] .")
     assert len(top) == 1 and len(top[0]) == 5
@@ -118,6 +121,15 @@ def test_recipes_are_sane():
     assert r.hidden_size % r.num_heads == 0 and 0 < r.mlm_probability < 1
     config = mlm.tiny_bert_config(1000)
     assert config.vocab_size == 1000 and config.num_hidden_layers == 2
+
+
+def test_recipe_sets_initial_weight_scale_and_dropout(tokenizer):
+    wide = mlm.new_model(dataclasses.replace(RECIPE, initializer_range=0.1, dropout=0.0), tokenizer)
+    narrow = mlm.new_model(dataclasses.replace(RECIPE, initializer_range=0.02, dropout=0.1), tokenizer)
+    std = lambda m: float(m.bert.encoder.layer[0].attention.self.query.weight.std())  # noqa: E731
+    assert 0.08 < std(wide) < 0.12 and 0.015 < std(narrow) < 0.025
+    assert wide.config.hidden_dropout_prob == wide.config.attention_probs_dropout_prob == 0.0
+    assert narrow.config.hidden_dropout_prob == 0.1
 
 
 def test_sparse_head_gives_the_same_loss_and_gradients_as_bert_for_masked_lm(tokenizer):
