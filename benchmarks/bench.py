@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -80,15 +81,15 @@ def bench_dataloader(repeats: int) -> dict:
             "seed_accuracy": seed_acc, "course_accuracy": course_acc}
 
 
-def bench_overhead(repeats: int, epochs: int = 2) -> dict:
-    """fit() vs a minimal loop: MLP 784-256-10, Adam 1e-3, batch 128, same batches in the same order."""
+def bench_overhead(repeats: int, epochs: int = 3) -> dict:
+    """fit() vs a minimal loop, and vs the minimal loop with fit()'s NaN/inf checks written in: MLP 784-256-10,
+    Adam 1e-3, batch 128, same batches in the same order."""
     x, y, _, _ = _mnist_normalised()
 
     def make():
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
-    raw_times, fit_times = [], []
-    for r in range(repeats):
+    def minimal(r: int, checked: bool) -> tuple[float, torch.Tensor]:
         seed_everything(r)
         model = make()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -99,10 +100,20 @@ def bench_overhead(repeats: int, epochs: int = 2) -> dict:
                 loss = nn.functional.cross_entropy(model(inputs), labels)
                 optimizer.zero_grad()
                 loss.backward()
+                if checked:   # what fit() checks before every step: the loss and the gradients' norm are finite
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+                    if not all(math.isfinite(v) for v in torch.stack([loss.detach(), norm]).tolist()):
+                        raise FloatingPointError("non-finite loss or gradients")
                 optimizer.step()
-        raw_times.append(time.perf_counter() - start)
-        raw_weights = model[0].weight.detach().clone()
+        return time.perf_counter() - start, model[0].weight.detach().clone()
 
+    # Warm-up (fit's first call imports what it needs); then more pairs than elsewhere, as a 1 s run is noisy.
+    fit(make(), TensorLoader(x, y, batch_size=128), max_steps=1, progress=False)
+    raw_times, checked_times, fit_times = [], [], []
+    for r in range(3 * repeats):
+        seconds, raw_weights = minimal(r, checked=False)
+        raw_times.append(seconds)
+        checked_times.append(minimal(r, checked=True)[0])
         seed_everything(r)
         model = make()
         start = time.perf_counter()
@@ -110,8 +121,13 @@ def bench_overhead(repeats: int, epochs: int = 2) -> dict:
             optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), progress=False)
         fit_times.append(time.perf_counter() - start)
         same = torch.allclose(raw_weights, model[0].weight, atol=1e-5)
-    overheads = [f / r - 1 for f, r in zip(fit_times, raw_times)]
-    return {"raw_s": raw_times, "fit_s": fit_times, "overhead": overheads, "same_weights": same}
+    steps = epochs * len(TensorLoader(x, y, batch_size=128))
+    return {"raw_s": raw_times, "checked_s": checked_times, "fit_s": fit_times, "same_weights": same, "epochs": epochs,
+            "overhead": [f / r - 1 for f, r in zip(fit_times, raw_times)],
+            "overhead_vs_checked": [f / c - 1 for f, c in zip(fit_times, checked_times)],
+            "checks": [c / r - 1 for c, r in zip(checked_times, raw_times)],
+            "step_us": [1e6 * r / steps for r in raw_times],
+            "extra_us_per_step": [1e6 * (f - r) / steps for f, r in zip(fit_times, raw_times)]}
 
 
 def bench_trainer(repeats: int, steps: int = 60, batch: int = 16, max_length: int = 64, lr: float = 1e-4) -> dict:
@@ -195,11 +211,23 @@ def write_markdown(results: dict, out: Path) -> str:
                   "", f"**Speed-up: {_spread(d['speedup'])}×** (goal ≥ 10×).", ""]
     if "overhead" in results:
         o = results["overhead"]
-        lines += ["## The course loop vs a minimal hand-written loop (MLP 784-256-10 on MNIST, Adam, batch 128, 2 epochs)", "",
+        lines += ["## The course loop vs a minimal hand-written loop "
+                  f"(MLP 784-256-10 on MNIST, Adam, batch 128, {o['epochs']} epochs)", "",
                   "| | seconds |", "|---|---|",
-                  f"| minimal loop | {_spread(o['raw_s'])} |", f"| `fit()` | {_spread(o['fit_s'])} |", "",
-                  f"**Overhead of `fit()`: {_spread([100 * v for v in o['overhead']])} %** (goal ≤ 5 %). "
-                  f"Same final weights: {o['same_weights']}.", ""]
+                  f"| minimal loop | {_spread(o['raw_s'])} |",
+                  f"| minimal loop with fit()'s checks (loss and gradient norm finite, every step) | {_spread(o['checked_s'])} |",
+                  f"| `fit()` | {_spread(o['fit_s'])} |", "",
+                  f"**Overhead of `fit()`: {_spread([100 * v for v in o['overhead']])} %** (goal ≤ 5 %), each run "
+                  "against the minimal run just before it. Of that, the NaN/inf checks alone cost "
+                  f"{_spread([100 * v for v in o['checks']])} %, and fit() against the minimal loop with the same "
+                  f"checks: {_spread([100 * v for v in o['overhead_vs_checked']])} %. In time: a step of this model takes "
+                  f"{_spread(o['step_us'])} µs and fit() adds {_spread(o['extra_us_per_step'])} µs to it — a fixed "
+                  "cost per step, which is a few per cent of a 1 ms step and well under 1 % of a lesson's BERT step "
+                  "(tens to hundreds of ms). "
+                  + ("The 5 % goal is met. " if statistics.median(o["overhead"]) <= 0.05 else
+                     "The 5 % goal is not met on this 1 ms step: most of the gap is the gradient check, a pass over "
+                     "every gradient that stops a NaN before it reaches the weights, and it stays on. ")
+                  + f"Same final weights: {o['same_weights']}.", ""]
     if "trainer" in results:
         t = results["trainer"]
         lines += ["## The course loop vs `transformers.Trainer` (MiniLM-L6 fine-tuned on movie reviews, batch 16, max length 64)", "",

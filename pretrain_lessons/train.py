@@ -57,10 +57,12 @@ def train_step(model: torch.nn.Module, micro_batches: list, optimizer: torch.opt
     for i, (batch, share) in enumerate(zip(micro_batches, shares)):
         last = i == len(micro_batches) - 1
         with _no_sync(model, not last), _autocast(device, amp_dtype):
-            loss = forward(model, batch, loss_fn)[0] * share          # forward, loss
-        scaler.scale(loss).backward()                                 # backward: gradients add up over the group
+            loss = forward(model, batch, loss_fn)[0]                  # forward, loss
+            loss = loss if share is None else loss * share
+        (scaler.scale(loss) if scaler.is_enabled() else loss).backward()   # backward: gradients add up over the group
         losses.append(loss.detach())
-    scaler.unscale_(optimizer)                   # true gradient values (fp16) before they are measured or clipped
+    if scaler.is_enabled():
+        scaler.unscale_(optimizer)               # true gradient values (fp16) before they are measured or clipped
     grad_norm = _gradient_norm(optimizer, max_grad_norm)
     value = _finite_or_stop(sum(losses[1:], losses[0]), grad_norm, check_gradients=not scaler.is_enabled())
     scaler.step(optimizer)                       # the update (the fp16 scaler skips it when gradients overflowed)
@@ -92,7 +94,7 @@ def loss_shares(micro_batches: list) -> list:
     Under DDP the count is over every process, times the number of processes, as DDP averages their gradients.
     """
     if len(micro_batches) == 1 and distributed.processes() == 1:
-        return [1.0]
+        return [None]                            # one batch: its mean is the mean, nothing to weight
     counts = torch.stack([_count(batch) for batch in micro_batches]).float()
     return list(counts * distributed.processes() / distributed.sum_across(counts.sum()))
 
