@@ -3,7 +3,7 @@
     python benchmarks/mlm_ablation.py NAME [field=value ...]      e.g.  dropout_only dropout=0.0 initializer_range=0.02
 
 An arm is the cpu-scale recipe (`mlm.recipe()`) with the given fields changed. Each arm trains with the course's loop
-(no checkpoint, evaluation only at the end), then answers the same held-out questions: every third held-out block,
+(`mlm.train` with keep=False: no checkpoint, evaluation only at the end), then answers the same held-out questions: every third held-out block,
 masked once with a fixed seed, scored at the [MASK] positions only, beside the unigram guess on the same positions.
 One line of JSON per arm is appended to reports/mlm_ablation.jsonl; lesson 04 shows that file. One thread per arm,
 so that two arms can run side by side on two cores (the seconds are measured that way).
@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pretrain_lessons import mlm, scale  # noqa: E402
-from pretrain_lessons.text import special_ids_of  # noqa: E402
-from pretrain_lessons.train import fit  # noqa: E402
 
 OUT = ROOT / "reports" / "mlm_ablation.jsonl"
 
@@ -36,20 +34,15 @@ def run_arm(name: str, changes: dict) -> dict:
     tokenizer = mlm.train_tokenizer(texts["train"] + texts["reviews"], r.vocab_size)
     data = mlm.prepare(r, tokenizer=tokenizer, texts=texts)
     model = mlm.new_model(r, tokenizer)
-    torch.manual_seed(r.seed + 1)
     start = time.perf_counter()
-    history = fit(model, data.train_loader, max_steps=r.steps, lr=r.lr, weight_decay=r.weight_decay,
-                  scheduler="linear", warmup_steps=r.warmup_steps, max_grad_norm=1.0, progress=False)
+    history = mlm.train(model, data, r, progress=False, keep=False)
     seconds = time.perf_counter() - start
     questions = mlm.held_out_questions(data, r.mlm_probability)
     every_third = torch.arange(0, len(questions), 3)
     questions = mlm.Questions(questions.input_ids[every_third], questions.attention_mask[every_third],
                               questions.labels[every_third], questions.mask_token_id)
     at_mask = mlm.score(model, questions).only(0)
-    counts = torch.bincount(data.train_blocks.flatten(), minlength=len(tokenizer)).float()
-    counts[special_ids_of(tokenizer)] = 0
-    truth = questions.labels[questions.labels != -100][questions.kind == 0]
-    unigram = float((truth == counts.argmax()).float().mean())
+    unigram = mlm.baselines(data.train_blocks, questions, tokenizer)["unigram guess"].only(0).accuracy
     top_share = float(torch.bincount(at_mask.guess).max()) / len(at_mask.guess)
     return {"arm": name, "changes": changes, "steps": r.steps, "seconds": round(seconds),
             "mask_accuracy_%": round(100 * at_mask.accuracy, 2), "se_%": round(100 * at_mask.accuracy_se, 2),

@@ -284,17 +284,20 @@ def new_model(r: Recipe, tokenizer):
 
 
 def train(model, data: MLMData, r: Recipe | None = None, *, progress: bool = True, live_plot: bool = False,
-          folder: Path | None = None):
-    """Pretrain with the course's loop; resumable through the checkpoint `fit.pt` in the model's folder."""
+          folder: Path | None = None, keep: bool = True):
+    """Pretrain with the course's loop; resumable through the checkpoint `fit.pt` in the model's folder.
+
+    keep=False trains the same way without a checkpoint or held-out curve (quick experiments: the recipe ablation).
+    """
     from .train import fit
 
     r = r or recipe()
     folder = folder or checkpoint_folder()
     torch.manual_seed(r.seed + 1)   # shuffling and masking: the same run every time
-    return fit(model, data.train_loader, val_loader=data.held_out_loader, max_steps=r.steps, lr=r.lr,
-               weight_decay=r.weight_decay, scheduler="linear", warmup_steps=r.warmup_steps, max_grad_norm=1.0,
-               eval_every=r.eval_every, checkpoint=folder / "fit.pt", checkpoint_every=250, progress=progress,
-               live_plot=live_plot)
+    saving = dict(val_loader=data.held_out_loader, eval_every=r.eval_every, checkpoint=folder / "fit.pt",
+                  checkpoint_every=250) if keep else {}
+    return fit(model, data.train_loader, max_steps=r.steps, lr=r.lr, weight_decay=r.weight_decay, scheduler="linear",
+               warmup_steps=r.warmup_steps, max_grad_norm=1.0, progress=progress, live_plot=live_plot, **saving)
 
 
 def save(model, tokenizer, history, r: Recipe | None = None, folder: Path | None = None,

@@ -42,39 +42,31 @@ def test_eager_bert_flops_match_the_formula_and_sdpa_hides_attention(length):
     assert flops(small_bert("sdpa"), inputs) == by_hand["total"] - by_hand["attention"]
 
 
+class WithLoss(nn.Module):
+    """A module whose output is a dict with a loss (mean of squares), as training_step_flops/_memory_mb expect."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return {"loss": self.net(x).pow(2).mean()}
+
+
 def test_training_step_flops_are_about_three_forward_passes():
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
-
-    class WithLoss(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = model
-
-        def forward(self, x):
-            return {"loss": self.net(x).pow(2).mean()}
-
     x = torch.randn(16, 64, requires_grad=True)   # input gradient too: backward = 2 × forward exactly
     forward = flops(model, x)
-    assert training_step_flops(WithLoss(), {"x": x}) == 3 * forward
+    assert training_step_flops(WithLoss(model), {"x": x}) == 3 * forward
 
 
 def test_training_memory_counts_gradients_and_adam_state():
-    layer = nn.Linear(1000, 1000, bias=False)
-
-    class WithLoss(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, x):
-            return {"loss": self.layer(x).pow(2).mean()}
-
-    model, x = WithLoss(), torch.randn(4, 1000)
+    model, x = WithLoss(nn.Linear(1000, 1000, bias=False)), torch.randn(4, 1000)
     weights_mib = 1000 * 1000 * 4 / 2**20
     assert training_memory_mb(model, {"x": x}, torch.optim.SGD(model.parameters(), lr=0.1)) == pytest.approx(weights_mib, rel=0.02)
     adam = training_memory_mb(model, {"x": x}, torch.optim.AdamW(model.parameters(), lr=0.1))
     assert adam == pytest.approx(3 * weights_mib, rel=0.02)         # gradient + two moment estimates
-    assert layer.weight.grad is None                                # left clean
+    assert model.net.weight.grad is None                            # left clean
 
 
 def test_latency_quartiles_and_cost_row():
