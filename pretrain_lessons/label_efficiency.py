@@ -112,8 +112,9 @@ def _tiny_config():
     return AutoConfig.from_pretrained(_DATA["tiny_dir"])
 
 
-def build(model: str, pooling: str = "mean"):
-    """A fresh classifier and its tokenizer for one of the fine-tuned models."""
+def build(model: str, pooling: str = "mean", weights: str | None = None):
+    """A fresh classifier and its tokenizer for one of the fine-tuned models (`weights`: another folder of lesson
+    04's tiny BERT to start the pretrained one from, e.g. a snapshot from earlier in its pretraining)."""
     from .data.loaders import minilm_dir
 
     if model in (MINILM, MINILM_CLS):
@@ -124,7 +125,7 @@ def build(model: str, pooling: str = "mean"):
         raise RuntimeError("set_data(..., tiny_dir=pretrained_tiny_bert()) first: the tiny BERTs need its folder")
     tokenizer = _tokenizer(_DATA["tiny_dir"])
     if model == PRETRAINED:
-        return finetune.classifier_from(_DATA["tiny_dir"], pooling=pooling), tokenizer
+        return finetune.classifier_from(weights or _DATA["tiny_dir"], pooling=pooling), tokenizer
     return finetune.classifier_from_config(_tiny_config(), pooling=pooling), tokenizer   # same shape, random weights
 
 
@@ -260,7 +261,7 @@ def run_job(job: dict) -> dict:
         r = job.get("recipe") or recipe(model, n, len(_split("train")[0]))
         lr = float(job["lr"])
         torch.manual_seed(draw)
-        classifier, tokenizer = build(model, job.get("pooling", r.pooling))
+        classifier, tokenizer = build(model, job.get("pooling", r.pooling), job.get("weights"))
         steps_per_epoch = -(-len(texts) // r.batch_size)
         every = max(1, round(r.epochs * steps_per_epoch / r.evals_per_run))
         stop_texts, stop_labels = stopping_split()
@@ -338,7 +339,9 @@ def _folder_digest(folder: str) -> str:
     """A fingerprint of a checkpoint folder's weights and configuration (a retrained model gets a new one)."""
     from pathlib import Path
 
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".json") and p.is_file())
+    # summary.json records how long the training took, which differs between runs that give the same weights.
+    files = sorted(p for p in Path(folder).iterdir()
+                   if p.suffix in (".safetensors", ".json") and p.is_file() and p.name != "summary.json")
     return ",".join(f"{p.name}:{_file_digest(p)[:16]}" for p in files)
 
 
@@ -360,7 +363,10 @@ def job_key(job: dict) -> str:
     import hashlib
     import json
 
-    settings = {k: v for k, v in job.items() if k != "save_to"}
+    # save_to and pretraining_steps say where a result goes and what it is called, not what it is.
+    settings = {k: v for k, v in job.items() if k not in ("save_to", "pretraining_steps")}
+    if settings.get("weights"):
+        settings["weights"] = _folder_digest(settings["weights"])   # the weights, wherever their folder is
     model, n = job["model"], int(job["n"])
     if model in TRANSFORMERS:
         r = job.get("recipe") or recipe(model, n, len(_split("train")[0]))
@@ -392,7 +398,8 @@ def _cached(folder, job: dict):
         result = pickle.loads(path.read_bytes())
     except Exception:   # a damaged file: run the job again
         return None
-    return dict(result, **{k: v for k, v in job.items() if k == "save_to"}, cached=True)
+    # The job's labels (not part of its key) come from this job, not from the one that stored the result.
+    return dict(result, **{k: v for k, v in job.items() if k in ("save_to", "pretraining_steps")}, cached=True)
 
 
 def _store(folder, job: dict, result: dict) -> None:
@@ -452,11 +459,12 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = T
     return final
 
 
-def choose_lr(sweep: list[dict]) -> dict[tuple[str, int], float]:
-    """The learning rate with the best validation accuracy for each (model, budget) of a sweep's results."""
+def choose_lr(sweep: list[dict], by: tuple[str, ...] | str = ("model", "n")) -> dict:
+    """The learning rate with the best validation accuracy for each (model, budget) of a sweep's results (or for
+    each value of the field `by`, or each tuple of the fields `by`)."""
     best: dict = {}
     for r in sweep:
-        key = (r["model"], r["n"])
+        key = r[by] if isinstance(by, str) else tuple(r[k] for k in by)
         if key not in best or r["val_accuracy"] > best[key]["val_accuracy"]:
             best[key] = r
     return {key: r["lr"] for key, r in best.items()}
@@ -505,6 +513,22 @@ def draw_jobs(budgets: dict[str, list[int]], lrs: dict[tuple[str, int], float], 
              **({"save_to": str(save[(m, n, d)])} if (m, n, d) in save else {})}
             for m, ns in budgets.items() for n in ns for d in range(fewer.get((m, n), draws))
             if (m, n, d, lrs[(m, n)]) not in have]
+
+
+def snapshot_jobs(snapshots: dict[int, str], n: int, draws: int, lrs: dict[int, float] | None = None) -> list[dict]:
+    """Fine-tune each snapshot of lesson 04's pretraining ({steps: folder}) at budget n: with `lrs` None, draw 0
+    at every learning rate of the recipe's grid (the sweep); else draws 0..draws-1 at each snapshot's rate.
+
+    The finished model's jobs carry no `weights`: they are the curve's own jobs (and share its cached results)."""
+    final = max(snapshots)
+    out = []
+    for steps, folder in sorted(snapshots.items()):
+        where = {} if steps == final else {"weights": str(folder)}
+        grid = recipe(PRETRAINED, n, len(_split("train")[0])).lrs if lrs is None else (lrs[steps],)
+        for d in (range(1) if lrs is None else range(draws)):
+            out += [{"model": PRETRAINED, "n": n, "draw": d, "lr": lr, "pretraining_steps": steps, **where}
+                    for lr in grid]
+    return out
 
 
 def chosen_runs(results: list[dict], lrs: dict[tuple[str, int], float]) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -48,6 +49,26 @@ class Recipe:
     eval_blocks: int = 256          # held-out blocks used for the curves
     eval_every: int = 250
     seed: int = 0
+
+
+RECIPE_WHY = {
+    "vocab_size": "a WordPiece vocabulary trained on the corpus; small, so the output layer is cheap",
+    "hidden_size": "tiny: minutes on a CPU (bert-base: 768)",
+    "initializer_range": "BERT's 0.02 was set for width 768; at 128 it leaves attention flat (measured below)",
+    "dropout": "off: one pass over a large corpus does not over-fit (ablation below)",
+    "num_layers": "bert-base has 12",
+    "block_size": "most reviews fit in 64 tokens; attention's cost grows with the square of the length",
+    "batch_size": "more, smaller steps left the plateau sooner than fewer, larger ones (ablation below)",
+    "steps": "optimizer steps; the passes over the training rows are printed below",
+    "warmup_steps": "the rate rises from zero first: large early steps on random weights are unstable",
+    "weight_decay": "AdamW's decoupled decay (not on biases and norms)",
+    "lr": "peak rate after warm-up, then a linear decay to zero",
+    "mlm_probability": "BERT's 15 %, with the 80/10/10 mix",
+    "held_out_fraction": "the last 5 % of every book is never trained on",
+    "review_texts": "None: every training-split review (texts only, no labels)",
+    "review_repeats": "each review is masked afresh four times per pass",
+    "eval_blocks": "held-out blocks scored during training (all of them are scored at the end)",
+}
 
 
 def recipe() -> Recipe:
@@ -186,6 +207,7 @@ class MLMLoader(TensorLoader):
 
     @property
     def labels(self):
+        """None: the labels are made by masking each batch (a TensorLoader would serve its second tensor here)."""
         return None
 
     def __iter__(self):
@@ -203,7 +225,9 @@ class MLMLoader(TensorLoader):
 
 def fixed_masked_loader(blocks: torch.Tensor, tokenizer, *, batch_size: int = 32, mlm_probability: float = 0.15,
                         seed: int = 1234) -> TensorLoader:
-    """Held-out blocks masked once with a fixed seed: every evaluation scores the very same predictions."""
+    """Held-out blocks masked once with a fixed seed: every evaluation scores the very same predictions.
+
+    Every position is attended to (an all-ones attention mask): book blocks are full, with no padding."""
     masked, labels = mask_tokens(blocks, tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
     return TensorLoader(masked, torch.ones_like(blocks), labels, batch_size=batch_size,
                         keys=("input_ids", "attention_mask", "labels"))
@@ -225,9 +249,9 @@ class MLMData:
 def prepare(r: Recipe | None = None, tokenizer=None, texts: dict | None = None) -> MLMData:
     """Corpus → tokenizer (trained once, then loaded) → rows → loaders, for a recipe.
 
-    Books become contiguous blocks; each review is a row of its own (a review is a document: gluing unrelated
-    reviews into one block would let the model guess one review's words from another's), repeated
-    `review_repeats` times.
+    Books become contiguous blocks; each review is a row of its own, padded (the shape in which lesson 05 shows a
+    review; packing reviews into full blocks would save the padding, not measured here), repeated `review_repeats`
+    times.
     """
     r = r or recipe()
     texts = texts or corpus(r)
@@ -253,6 +277,7 @@ def prepare(r: Recipe | None = None, tokenizer=None, texts: dict | None = None) 
 # ---------------------------------------------------------------- model, training, saving
 
 
+@lru_cache(maxsize=1)
 def sparse_head_class():
     """BertForMaskedLM with one change: in training, the MLM head scores only the positions that carry a label."""
     import torch.nn.functional as F
@@ -283,21 +308,80 @@ def new_model(r: Recipe, tokenizer):
     return sparse_head_class()(config_for(r, tokenizer))
 
 
+def snapshot_steps(r: Recipe | None = None) -> tuple[int, ...]:
+    """The steps at which training keeps a copy of the model: the start, a quarter and half way, and the end."""
+    r = r or recipe()
+    return tuple(sorted({0, r.steps // 4, r.steps // 2, r.steps}))
+
+
+def snapshot_folder(step: int, folder: Path | None = None, r: Recipe | None = None) -> Path:
+    """Where the model after `step` pretraining steps is saved (the finished model: the folder itself)."""
+    r = r or recipe()
+    folder = folder or checkpoint_folder()
+    return folder if step == r.steps else folder / "snapshots" / f"step-{step:05d}"
+
+
+def snapshots(folder: Path | None = None, r: Recipe | None = None) -> dict[int, Path]:
+    """{pretraining steps: folder} of every saved snapshot, the finished model included (for from_pretrained)."""
+    r = r or recipe()
+    found = {step: snapshot_folder(step, folder, r) for step in snapshot_steps(r)}
+    return {step: f for step, f in found.items() if (f / "model.safetensors").exists()}
+
+
+def _save_for_finetuning(model, tokenizer, folder: Path) -> None:
+    """save_pretrained, with BERT's fine-tuning settings in the configuration (see `save`)."""
+    model.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["BertForMaskedLM"]       # the standard class loads these weights
+    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, initializer_range=0.02)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer.save_pretrained(folder)
+
+
+def _snapshot(model, tokenizer, step: int, folder: Path, r: Recipe) -> None:
+    """Save one snapshot into a temporary folder, then move it in place: a reader never sees half a model."""
+    target = snapshot_folder(step, folder, r)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _save_for_finetuning(model, tokenizer, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
 def train(model, data: MLMData, r: Recipe | None = None, *, progress: bool = True, live_plot: bool = False,
           folder: Path | None = None, keep: bool = True):
     """Pretrain with the course's loop; resumable through the checkpoint `fit.pt` in the model's folder.
 
-    keep=False trains the same way without a checkpoint or held-out curve (quick experiments: the recipe ablation).
+    With keep=True it also saves snapshots of the model along the way (`snapshot_steps`: lesson 05 fine-tunes them
+    to see what more pretraining buys). keep=False trains the same way without a checkpoint, snapshots or held-out
+    curve (quick experiments: the recipe ablation).
     """
     from .train import fit
 
     r = r or recipe()
     folder = folder or checkpoint_folder()
+    saving, callbacks = {}, ()
+    if keep:
+        saving = dict(val_loader=data.held_out_loader, eval_every=r.eval_every, checkpoint=folder / "fit.pt",
+                      checkpoint_every=250)
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "fit.pt").exists() and not (folder / "snapshots").exists():
+            print("This checkpoint was trained before snapshots were kept: training again from the start, keeping them.")
+            (folder / "fit.pt").unlink()
+        if 0 not in snapshots(folder, r):
+            # The starting weights are new_model's seeded draw: the same whether this run starts or resumes.
+            _snapshot(new_model(r, data.tokenizer), data.tokenizer, 0, folder, r)
+        middle = set(snapshot_steps(r)) - {0, r.steps}
+
+        def keep_snapshot(row: dict) -> None:
+            if row["step"] in middle:
+                _snapshot(row["model"], data.tokenizer, row["step"], folder, r)
+
+        callbacks = (keep_snapshot,)
     torch.manual_seed(r.seed + 1)   # shuffling and masking: the same run every time
-    saving = dict(val_loader=data.held_out_loader, eval_every=r.eval_every, checkpoint=folder / "fit.pt",
-                  checkpoint_every=250) if keep else {}
     return fit(model, data.train_loader, max_steps=r.steps, lr=r.lr, weight_decay=r.weight_decay, scheduler="linear",
-               warmup_steps=r.warmup_steps, max_grad_norm=1.0, progress=progress, live_plot=live_plot, **saving)
+               warmup_steps=r.warmup_steps, max_grad_norm=1.0, progress=progress, live_plot=live_plot,
+               callbacks=callbacks, **saving)
 
 
 def save(model, tokenizer, history, r: Recipe | None = None, folder: Path | None = None,
@@ -310,12 +394,7 @@ def save(model, tokenizer, history, r: Recipe | None = None, folder: Path | None
     """
     r = r or recipe()
     folder = folder or checkpoint_folder()
-    model.save_pretrained(folder)
-    config = json.loads((folder / "config.json").read_text())
-    config["architectures"] = ["BertForMaskedLM"]       # the standard class loads these weights
-    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, initializer_range=0.02)
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    tokenizer.save_pretrained(folder)
+    _save_for_finetuning(model, tokenizer, folder)
     positions = history.examples * r.block_size   # token positions processed, padding of review rows included
     fill = float(data.train_attention_mask.float().mean()) if data is not None and data.train_attention_mask is not None else 1.0
     tokens = positions * fill                     # real tokens (expected share of non-padding positions)
@@ -354,7 +433,8 @@ def is_complete(folder: Path | None = None, r: Recipe | None = None) -> bool:
     folder = folder or checkpoint_folder()
     r = r or recipe()
     done = (folder / "recipe.json").exists() and json.loads((folder / "recipe.json").read_text()) == asdict(r)
-    return done and (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+    return (done and (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+            and set(snapshots(folder, r)) == set(snapshot_steps(r)))
 
 
 def pretrain(r: Recipe | None = None, *, progress: bool = True, live_plot: bool = False):
@@ -406,11 +486,15 @@ class Questions:
         return len(self.input_ids)
 
 
+def questions_of(blocks: torch.Tensor, tokenizer, mlm_probability: float = 0.15, seed: int = 1234) -> Questions:
+    """Blocks of token ids, masked BERT's way once with a fixed seed."""
+    masked, labels = mask_tokens(blocks, tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
+    return Questions(masked, torch.ones_like(masked), labels, tokenizer.mask_token_id)
+
+
 def held_out_questions(data: "MLMData", mlm_probability: float = 0.15, seed: int = 1234) -> Questions:
     """Every held-out block, masked BERT's way once with a fixed seed."""
-    masked, labels = mask_tokens(data.held_out_blocks, data.tokenizer, mlm_probability,
-                                 generator=torch.Generator().manual_seed(seed))
-    return Questions(masked, torch.ones_like(masked), labels, data.tokenizer.mask_token_id)
+    return questions_of(data.held_out_blocks, data.tokenizer, mlm_probability, seed)
 
 
 @dataclass
@@ -576,6 +660,76 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
         top = probs.topk(k)
         out.append([(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(top.values, top.indices)])
     return out
+
+
+def seed001_pretraining(model, tokenizer, texts: list[str], steps: int, *, batch_size: int = 32, lr: float = 1e-4,
+                        max_length: int = 64, seed: int = 0) -> list[float]:
+    """Seed 001's pretraining loop as the seed writes it (labels = input_ids, nothing masked, no attention mask,
+    Adam at 1e-4), stopped after `steps` steps. Returns the training losses. Shown to teach the bug: do not use."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    input_ids = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)["input_ids"]
+    loader = DataLoader(TensorDataset(input_ids), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    device = next(model.parameters()).device
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses: list[float] = []
+    while len(losses) < steps:
+        for batch in loader:
+            optimizer.zero_grad()
+            ids = batch[0].to(device)
+            outputs = model(ids, labels=ids)            # the seed's line: every label is the token itself
+            outputs.loss.backward()
+            optimizer.step()
+            losses.append(outputs.loss.item())
+            if len(losses) == steps:
+                break
+    model.eval()
+    return losses
+
+
+def copy_task_damage(model, tokenizer, texts: list[str], questions: Questions, steps: int,
+                     sentences: tuple[str, ...] = (), **seed_settings) -> dict:
+    """What seed 001's copy task does to a model that already fills in blanks: its [MASK]-only score on the same
+    held-out questions and its fill-mask answers, before and after `steps` steps of seed001_pretraining (in place)."""
+    before, fill_before = score(model, questions).only(0), [fill_mask(model, tokenizer, s) for s in sentences]
+    losses = seed001_pretraining(model, tokenizer, texts, steps, **seed_settings)
+    after, fill_after = score(model, questions).only(0), [fill_mask(model, tokenizer, s) for s in sentences]
+    return {"before": before, "after": after, "losses": losses, "fill_before": fill_before, "fill_after": fill_after}
+
+
+def damage_tables(result: dict, **other: "Scores"):
+    """Two tables of a copy_task_damage result: [MASK]-only scores before and after (and any `other` scores given
+    by name), and each sentence's five top fill-mask answers before and after."""
+    import pandas as pd
+
+    scores = pd.DataFrame({"before": result["before"].row(), "after seed 001's loop": result["after"].row(),
+                           **{name: s.row() for name, s in other.items()}}).T
+    rows = []
+    for i, (before, after) in enumerate(zip(result["fill_before"], result["fill_after"])):
+        for when, top in (("before", before[0]), ("after", after[0])):
+            rows.append({"sentence": i + 1, "": when,
+                         **{f"#{k + 1}": f"{tok} ({100 * p:.1f} %)" for k, (tok, p) in enumerate(top)}})
+    return scores, pd.DataFrame(rows).set_index(["sentence", ""])
+
+
+def bert_base_copy_task(texts: list[str], held_out_texts: list[str], sentences: tuple[str, ...], *, steps: int = 20,
+                        batch_size: int = 8, rows: int = 64, name: str = "bert-base-uncased") -> dict | None:
+    """With internet: seed 001's own setting — `bert-base-uncased` trained on the copy task — scored as in
+    copy_task_damage (rows held-out blocks of 64 tokens). Offline it says so and returns None."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from .device import get_device, is_online
+
+    if not is_online():
+        print(f"Offline: {name} cannot be downloaded here, so this part is skipped. With internet it runs in a few "
+              "minutes on a CPU (seconds on a GPU).")
+        return None
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = BertForMaskedLM.from_pretrained(name).to(get_device())
+    questions = questions_of(make_blocks(tokenizer, held_out_texts, 64)[:rows], tokenizer)
+    return copy_task_damage(model, tokenizer, texts, questions, steps, sentences, batch_size=batch_size)
 
 
 def parameter_counts(model) -> dict[str, int]:

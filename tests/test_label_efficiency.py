@@ -171,3 +171,47 @@ def test_a_cached_run_that_saved_a_model_reruns_when_the_model_is_gone(data, tmp
     shutil.rmtree(folder)
     assert not le.run_jobs([job], workers=1, progress=False, cache=cache)[0].get("cached")
     assert (folder / "job.json").exists()
+
+
+def test_snapshot_jobs_start_from_their_own_weights_and_the_final_one_is_the_curves_job(data, tiny_folder, tmp_path):
+    torch.manual_seed(1)
+    early = tmp_path / "step-0"
+    BertForMaskedLM(BertConfig.from_pretrained(tiny_folder)).save_pretrained(early)
+    snaps = {0: early, 10: tiny_folder}
+    sweep = le.snapshot_jobs(snaps, 30, draws=2)
+    grid = le.recipe(le.PRETRAINED, 30, 40).lrs
+    assert [(j["pretraining_steps"], j["draw"], j["lr"], "weights" in j) for j in sweep] == \
+        [(0, 0, lr, True) for lr in grid] + [(10, 0, lr, False) for lr in grid]
+    jobs = le.snapshot_jobs(snaps, 30, draws=2, lrs={0: 3e-3, 10: 1e-3})
+    assert [(j["pretraining_steps"], j["draw"], j["lr"]) for j in jobs] == [(0, 0, 3e-3), (0, 1, 3e-3),
+                                                                          (10, 0, 1e-3), (10, 1, 1e-3)]
+    assert jobs[2] == {"model": le.PRETRAINED, "n": 30, "draw": 0, "lr": 1e-3, "pretraining_steps": 10}
+    # The cache key follows the weights, not the folder's name or the label.
+    moved = tmp_path / "elsewhere"
+    BertForMaskedLM.from_pretrained(early).save_pretrained(moved)
+    assert le.job_key(jobs[0]) == le.job_key(dict(jobs[0], weights=str(moved), pretraining_steps=99))
+    assert le.job_key(jobs[0]) != le.job_key(dict(jobs[0], weights=None))
+    model, _ = le.build(le.PRETRAINED, weights=str(early))
+    saved = BertForMaskedLM.from_pretrained(early).bert.embeddings.word_embeddings.weight
+    assert torch.equal(model.bert.embeddings.word_embeddings.weight, saved)
+    chosen = le.choose_lr([{"pretraining_steps": 0, "lr": 1e-3, "val_accuracy": 0.6},
+                           {"pretraining_steps": 0, "lr": 3e-3, "val_accuracy": 0.7}], by="pretraining_steps")
+    assert chosen == {0: 3e-3}
+
+
+def test_a_cached_result_carries_the_label_of_the_job_that_asks(data, tmp_path, tiny_folder):
+    cache = tmp_path / "results"
+    cache.mkdir()
+    job = {"model": le.PRETRAINED, "n": 20, "draw": 0, "lr": 3e-3, "recipe": SMALL}
+    le.run_jobs([job], workers=1, progress=False, cache=cache)              # the curve's run
+    (hit,) = le.run_jobs([{**job, "pretraining_steps": 40}], workers=1, progress=False, cache=cache)
+    assert hit.get("cached") and hit["pretraining_steps"] == 40             # the same run, asked as a snapshot
+    # A retrained model with the same weights (only its training time differs) keeps its cached results.
+    key = le.job_key(job)
+    (tiny_folder / "summary.json").write_text('{"seconds": 123}')
+    le._folder_digest.cache_clear()
+    try:
+        assert le.job_key(job) == key
+    finally:
+        (tiny_folder / "summary.json").unlink()
+        le._folder_digest.cache_clear()

@@ -1,5 +1,7 @@
 """Tests of pretrain_lessons.mlm: corpus split, blocks, dynamic and fixed masking, a tiny training run, saving."""
 import dataclasses
+import json
+import shutil
 
 import pytest
 import torch
@@ -87,6 +89,20 @@ def test_tiny_pretraining_lowers_held_out_perplexity_and_saves(tokenizer, tmp_pa
     assert not mlm.is_complete(tmp_path, dataclasses.replace(RECIPE, steps=41))
     summary = mlm.training_summary(tmp_path)
     assert summary["steps"] == 40 and summary["tokens_per_second"] > 0
+    # Snapshots along the way: the seeded starting weights, a quarter and half way, and the finished model.
+    kept = mlm.snapshots(tmp_path, RECIPE)
+    assert list(kept) == [0, 10, 20, 40] and kept[40] == tmp_path
+    start = BertForMaskedLM.from_pretrained(kept[0]).bert.embeddings.word_embeddings.weight
+    half = BertForMaskedLM.from_pretrained(kept[20]).bert.embeddings.word_embeddings.weight
+    assert torch.equal(start, again.bert.embeddings.word_embeddings.weight)
+    assert not torch.equal(half, start) and not torch.equal(half, model.bert.embeddings.word_embeddings.weight)
+    assert json.loads((kept[20] / "config.json").read_text())["hidden_dropout_prob"] == 0.1
+    shutil.rmtree(tmp_path / "snapshots")        # a finished run from before snapshots were kept
+    assert not mlm.is_complete(tmp_path, RECIPE)
+    retrained = mlm.new_model(RECIPE, tokenizer)
+    mlm.train(retrained, data, RECIPE, progress=False, folder=tmp_path)    # trains again (fit.pt is set aside)
+    assert list(mlm.snapshots(tmp_path, RECIPE)) == [0, 10, 20, 40]
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), retrained.parameters()))   # the same run
     loaded = BertForMaskedLM.from_pretrained(tmp_path)
     batch = next(iter(data.held_out_loader))
     model.eval()
@@ -228,3 +244,27 @@ def test_context_probe_keeps_masks_in_place_and_shuffles_only_the_context(tokeni
     special = torch.tensor(tokenizer.all_special_ids)
     assert torch.all((blank == tokenizer.mask_token_id) | torch.isin(blank, special))
     assert set(probe) == {"intact", "shuffled context", "no context"}
+
+
+def test_seed001_loop_is_a_copy_task_and_damage_is_measured_on_the_same_questions(tokenizer):
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    questions = mlm.questions_of(blocks[-8:], tokenizer)
+    again = mlm.questions_of(blocks[-8:], tokenizer)
+    assert torch.equal(questions.input_ids, again.input_ids)            # fixed seed: the same questions each time
+    model = mlm.new_model(RECIPE, tokenizer)
+    sentences = ("the cat sat on the [MASK] .",)
+    result = mlm.copy_task_damage(model, tokenizer, TEXTS * 4, questions, 15, sentences, batch_size=4, lr=3e-3)
+    assert len(result["losses"]) == 15 and result["losses"][-1] < result["losses"][0] / 2   # copying is easy
+    assert len(result["before"].loss) == len(result["after"].loss) == int((questions.kind == 0).sum())
+    assert not model.training
+    scores, fills = mlm.damage_tables(result, unigram=result["before"])
+    assert list(scores.index) == ["before", "after seed 001's loop", "unigram"]
+    assert fills.shape == (2, 5)
+
+
+def test_bert_base_copy_task_says_it_is_skipped_offline(monkeypatch, capsys):
+    from pretrain_lessons import device
+
+    monkeypatch.setattr(device, "is_online", lambda *a, **k: False)
+    assert mlm.bert_base_copy_task(TEXTS, TEXTS, ("a [MASK] .",)) is None
+    assert "Offline" in capsys.readouterr().out

@@ -169,3 +169,58 @@ q4 = Exercise(
     wrong_answers=['verdicts = {"A": "better", "B": "better"}', 'verdicts = {"A": "no measurable difference", '
                    '"B": "no measurable difference"}', 'verdicts = {"A": "worse", "B": "better"}', "verdicts = 'better'"],
 )
+
+
+# ---------------------------------------------------------------- q5: accuracy where the model saw [MASK], and only there
+
+
+def _q5_case():
+    """Two rows of 6 positions: [MASK] id 4; labels −100 where nothing was chosen. The model copies what it sees."""
+    ids = torch.tensor([[2, 4, 11, 4, 13, 3], [2, 21, 4, 22, 4, 3]])
+    labels = torch.tensor([[-100, 10, 11, 12, -100, -100], [-100, 21, 30, -100, 23, -100]])
+    guess = torch.tensor([[2, 10, 11, 7, 13, 3], [2, 21, 9, 22, 23, 3]])   # right at 2 of the 4 [MASK] positions
+    logits = torch.full((2, 6, 40), -5.0)
+    logits.scatter_(2, guess[..., None], 5.0)
+    return ids, labels, logits
+
+
+def _check_q5(fn):
+    if not callable(fn):
+        raise Incorrect("give a function mask_accuracy(input_ids, labels, logits, mask_token_id).")
+    ids, labels, logits = _q5_case()
+    got = number(call(fn, ids.clone(), labels.clone(), logits.clone(), 4), "return the accuracy as a number.")
+    if abs(got - 0.5) < 1e-6:
+        return None
+    if abs(got - 50) < 1e-6:
+        raise Incorrect("return a fraction between 0 and 1, not a percentage.")
+    if abs(got - 4 / 6) < 1e-6:
+        raise Incorrect("that counts every position with a label, including the two left unchanged (tokens 11 and "
+                        "21), which the model gets right by copying them. Score only where the model saw [MASK].")
+    if abs(got - 4 / 12) < 1e-6:
+        raise Incorrect("that averages over every position; only labelled positions that show [MASK] count.")
+    raise Incorrect(f"{got:g} is not it: the share of [MASK] positions (input_ids == mask_token_id, label ≠ −100) where "
+                    "the model's top guess (argmax over the vocabulary) equals the label.")
+
+
+q5 = Exercise(
+    name="q5",
+    question=("Write `mask_accuracy(input_ids, labels, logits, mask_token_id)`: the share of positions where the model "
+              "saw `[MASK]` (and a label was set) at which its top guess is the label — the score this lesson trusts. "
+              "`logits` has shape (batch, length, vocabulary)."),
+    checker=_check_q5,
+    hint_text=("Build a boolean tensor `at_mask = (input_ids == mask_token_id) & (labels != -100)`; the guesses are "
+               "logits.argmax(-1); compare them with labels at at_mask only, then take the mean of a float tensor."),
+    solution_code=("def mask_accuracy(input_ids, labels, logits, mask_token_id):\n"
+                   "    at_mask = (input_ids == mask_token_id) & (labels != -100)\n"
+                   "    right = logits.argmax(-1)[at_mask] == labels[at_mask]\n"
+                   "    return right.float().mean().item()"),
+    answer_name="mask_accuracy",
+    wrong_answers=["def mask_accuracy(input_ids, labels, logits, mask_token_id):\n"
+                   "    chosen = labels != -100\n"
+                   "    return (logits.argmax(-1)[chosen] == labels[chosen]).float().mean().item()",
+                   "def mask_accuracy(input_ids, labels, logits, mask_token_id):\n"
+                   "    return (logits.argmax(-1) == labels).float().mean().item()",
+                   "def mask_accuracy(input_ids, labels, logits, mask_token_id):\n"
+                   "    at_mask = (input_ids == mask_token_id) & (labels != -100)\n"
+                   "    return 100 * (logits.argmax(-1)[at_mask] == labels[at_mask]).float().mean().item()"],
+)
