@@ -193,6 +193,8 @@ def _run_arm(job: dict, texts, labels, test_texts) -> dict:
 
     arm = int(job["arm"])
     settings = ARMS[arm][1]
+    # Seed before the new head is drawn: otherwise its weights depend on what the worker process ran before.
+    torch.manual_seed(int(job.get("draw", 0)))
     with finetune._quiet_loading():
         model = BertForSequenceClassification.from_pretrained(_DATA["tiny_dir"], num_labels=2)
     tokenizer = _tokenizer(_DATA["tiny_dir"])
@@ -321,7 +323,7 @@ def default_workers() -> int:
     return max(1, cores)
 
 
-CACHE_VERSION = 1   # raise when a change to the code changes what a job returns: every cached result is then redone
+CACHE_VERSION = 2   # raise when a change to the code changes what a job returns: every cached result is then redone
 
 
 def _file_digest(path) -> str:
@@ -412,6 +414,18 @@ def _store(folder, job: dict, result: dict) -> None:
     os.replace(tmp, path)   # atomic: a reader never sees half a file
 
 
+def expected_cost(job: dict) -> float:
+    """A rough guess of a job's run time (relative units): examples seen by the longest run × cost per example."""
+    model, n = job["model"], int(job["n"])
+    if model in TRANSFORMERS:
+        n_all = len(_split("train")[0]) if _DATA else n
+        r = job.get("recipe") or recipe(model, n, n_all)
+        return r.epochs * min(n, n_all) * (6.0 if model in (MINILM, MINILM_CLS) else 1.0) + 2000
+    if model == "seed 001 ablation":
+        return 2.0 * n
+    return 0.1 * n
+
+
 def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = True, desc: str = "runs",
              cache=None) -> list[dict]:
     """Run jobs `workers` at a time in separate processes (1 worker: here, one after another); results in job order.
@@ -445,9 +459,11 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = T
 
         env = {k: v for k, v in os.environ.items() if k.startswith(("PRETRAIN_LESSONS_", "HF_", "TRANSFORMERS_"))}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+        # Longest first: a long run started last would leave the other cores idle while it finishes.
+        longest_first = sorted(range(len(jobs)), key=lambda i: -expected_cost(jobs[i]))
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(dict(_DATA), env)) as pool:
-            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            futures = {pool.submit(run_job, jobs[i]): i for i in longest_first}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 shown.update(1)

@@ -139,11 +139,19 @@ def corpus(r: Recipe | None = None) -> dict[str, list[str]]:
 def train_tokenizer(texts: list[str], vocab_size: int):
     """A lower-casing WordPiece tokenizer (BERT's algorithm) trained on `texts`, as a transformers BertTokenizerFast."""
     from tokenizers import BertWordPieceTokenizer
+    from tokenizers.models import WordPiece
     from transformers import BertTokenizerFast
 
     wordpiece = BertWordPieceTokenizer(lowercase=True, strip_accents=True, clean_text=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     wordpiece.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+                                  special_tokens=specials)
+    # The trainer numbers the pieces in a hash order that changes from one process to the next, and with it every
+    # embedding row the seeded model draws. Number them in a fixed order instead — the special tokens, then the
+    # pieces sorted — so the ids depend only on the pieces found (on the course's corpus the same 8,000 pieces in
+    # every run we checked; on a tiny corpus a tie can still swap a piece).
+    pieces = sorted(t for t in wordpiece.get_vocab() if t not in specials)
+    wordpiece._tokenizer.model = WordPiece({t: i for i, t in enumerate(specials + pieces)}, unk_token="[UNK]")
     tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", sep_token="[SEP]",
                                   pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", do_lower_case=True)
     tokenizer.model_max_length = 512

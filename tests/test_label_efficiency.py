@@ -215,3 +215,13 @@ def test_a_cached_result_carries_the_label_of_the_job_that_asks(data, tmp_path, 
     finally:
         (tiny_folder / "summary.json").unlink()
         le._folder_digest.cache_clear()
+
+
+def test_a_seed001_arm_gives_the_same_result_whatever_ran_before_it(data):
+    job = {"model": "seed 001 ablation", "arm": 1, "n": 24, "draw": 0, "epochs": 1}
+    torch.manual_seed(123)
+    first = le.run_job(job)
+    torch.rand(1000)                      # a worker process that ran something else first
+    second = le.run_job(job)
+    np.testing.assert_array_equal(first["test_pred"], second["test_pred"])
+    assert first["test_accuracy"] == second["test_accuracy"]

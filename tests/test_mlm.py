@@ -253,8 +253,8 @@ def test_seed001_loop_is_a_copy_task_and_damage_is_measured_on_the_same_question
     assert torch.equal(questions.input_ids, again.input_ids)            # fixed seed: the same questions each time
     model = mlm.new_model(RECIPE, tokenizer)
     sentences = ("the cat sat on the [MASK] .",)
-    result = mlm.copy_task_damage(model, tokenizer, TEXTS * 4, questions, 15, sentences, batch_size=4, lr=3e-3)
-    assert len(result["losses"]) == 15 and result["losses"][-1] < result["losses"][0] / 2   # copying is easy
+    result = mlm.copy_task_damage(model, tokenizer, TEXTS * 4, questions, 30, sentences, batch_size=4, lr=3e-3)
+    assert len(result["losses"]) == 30 and result["losses"][-1] < result["losses"][0] / 2   # copying is easy
     assert len(result["before"].loss) == len(result["after"].loss) == int((questions.kind == 0).sum())
     assert not model.training
     scores, fills = mlm.damage_tables(result, unigram=result["before"])
@@ -268,3 +268,11 @@ def test_bert_base_copy_task_says_it_is_skipped_offline(monkeypatch, capsys):
     monkeypatch.setattr(device, "is_online", lambda *a, **k: False)
     assert mlm.bert_base_copy_task(TEXTS, TEXTS, ("a [MASK] .",)) is None
     assert "Offline" in capsys.readouterr().out
+
+
+def test_tokenizer_numbers_its_pieces_in_a_fixed_order(tokenizer):
+    # The trainer's own numbering follows a hash order that changes from one process to the next.
+    vocab = tokenizer.get_vocab()
+    order = sorted(vocab, key=vocab.get)
+    assert order[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and order[5:] == sorted(order[5:])
+    assert tokenizer.tokenize("the cat sat on the mat") == ["the", "cat", "sat", "on", "the", "mat"]
