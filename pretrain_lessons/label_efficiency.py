@@ -193,8 +193,6 @@ def _run_arm(job: dict, texts, labels, test_texts) -> dict:
 
     arm = int(job["arm"])
     settings = ARMS[arm][1]
-    # Seed before the new head is drawn: otherwise its weights depend on what the worker process ran before.
-    torch.manual_seed(int(job.get("draw", 0)))
     with finetune._quiet_loading():
         model = BertForSequenceClassification.from_pretrained(_DATA["tiny_dir"], num_labels=2)
     tokenizer = _tokenizer(_DATA["tiny_dir"])
@@ -235,6 +233,8 @@ def run_job(job: dict) -> dict:
     """Run one job and return it with its results: val_accuracy, test_accuracy, test_pred, seconds (and steps)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     model, n, draw = job["model"], int(job["n"]), int(job.get("draw", 0))
+    # Seed first, whatever the job: a new head drawn unseeded would depend on what this worker process ran before.
+    torch.manual_seed(draw)
     texts, labels = subset(n, draw)
     val_texts, val_labels = _split("validation")
     test_texts, test_labels = _split("test")
@@ -262,7 +262,6 @@ def run_job(job: dict) -> dict:
     else:
         r = job.get("recipe") or recipe(model, n, len(_split("train")[0]))
         lr = float(job["lr"])
-        torch.manual_seed(draw)
         classifier, tokenizer = build(model, job.get("pooling", r.pooling), job.get("weights"))
         steps_per_epoch = -(-len(texts) // r.batch_size)
         every = max(1, round(r.epochs * steps_per_epoch / r.evals_per_run))

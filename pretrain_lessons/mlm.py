@@ -236,8 +236,8 @@ def fixed_masked_loader(blocks: torch.Tensor, tokenizer, *, batch_size: int = 32
     """Held-out blocks masked once with a fixed seed: every evaluation scores the very same predictions.
 
     Every position is attended to (an all-ones attention mask): book blocks are full, with no padding."""
-    masked, labels = mask_tokens(blocks, tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
-    return TensorLoader(masked, torch.ones_like(blocks), labels, batch_size=batch_size,
+    q = questions_of(blocks, tokenizer, mlm_probability, seed)
+    return TensorLoader(q.input_ids, q.attention_mask, q.labels, batch_size=batch_size,
                         keys=("input_ids", "attention_mask", "labels"))
 
 
