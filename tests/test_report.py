@@ -45,3 +45,19 @@ def test_write_report_marks_lessons_over_their_target(tmp_path, monkeypatch):
                                 "04_bert_mlm_pretraining": {"seconds": 900.0, "status": "ok"}}, tmp_path / "course.md")
     assert "| 02_mnist_linear | 1.0 min ✔ | ≤ 3 min | ok | test_accuracy = 0.9250 |" in text
     assert "15.0 min ✘ over" in text
+
+
+def test_a_lesson_without_a_results_file_keeps_its_previous_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRETRAIN_LESSONS_RESULTS", str(tmp_path / "results"))
+    report.record("02", test_accuracy=0.925)
+    out = tmp_path / "course.md"
+    out.write_text("| lesson | wall time | target | status | headline results | asserted outcome |\n|---|---|---|---|---|---|\n"
+                   "| 01_loss_formula | 0.5 min ✔ | ≤ 3 min | ok | gradient_max_difference = 3.0e-08 | x |\n"
+                   "| 02_mnist_linear | 1.0 min ✔ | ≤ 3 min | ok | test_accuracy = 0.9000 | y |\n")
+    text = report.write_report({"01_loss_formula": {"seconds": 30.0, "status": "ok"},
+                                "02_mnist_linear": {"seconds": 60.0, "status": "ok"},
+                                "03_text_preprocessing": {"seconds": 60.0, "status": "ok"}}, out)
+    assert "| ok | gradient_max_difference = 3.0e-08 |" in text      # kept: 01 has no results file here
+    assert "test_accuracy = 0.9250" in text and "0.9000" not in text  # replaced: 02 recorded anew
+    assert "| 03_text_preprocessing | 1.0 min ✔ | ≤ 3 min | ok | — |" in text   # never recorded, never reported
+    assert report._previous_cells(tmp_path / "missing.md", 4) == {}
