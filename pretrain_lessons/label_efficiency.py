@@ -309,6 +309,12 @@ def _save(model, tokenizer, folder, job: dict) -> None:
 def _worker_init(data: dict, env: dict) -> None:
     os.environ.update(env)
     torch.set_num_threads(1)
+    # numpy's and scipy's BLAS read their thread count when first loaded, before this runs: two workers would each
+    # start a thread per core for the probes and the bag of words, fighting over the cores. One thread each.
+    import sklearn.linear_model  # noqa: F401 - loads scipy's BLAS now, so that the limit below reaches it too
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     _DATA.clear()
     _DATA.update(data)
 
@@ -425,6 +431,34 @@ def expected_cost(job: dict) -> float:
     return 0.1 * n
 
 
+_POOL: dict = {}   # the worker processes, kept between run_jobs calls: starting them costs seconds each time
+
+
+def _pool(workers: int):
+    """The pool of `workers` processes for the data in force (a new one when the data or the settings change)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PRETRAIN_LESSONS_", "HF_", "TRANSFORMERS_"))}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    tiny = _DATA.get("tiny_dir")
+    weights = _folder_digest(tiny) if tiny and os.path.isdir(tiny) else None   # workers cache its tokenizer
+    key = (workers, _data_digest(), tiny, weights, tuple(sorted(env.items())))
+    if _POOL.get("key") != key:
+        close_pool()
+        _POOL.update(key=key, pool=ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                       initializer=_worker_init, initargs=(dict(_DATA), env)))
+    return _POOL["pool"]
+
+
+def close_pool() -> None:
+    """Stop the worker processes of run_jobs (runs still queued are dropped; they start again when next needed)."""
+    pool = _POOL.pop("pool", None)
+    _POOL.clear()
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = True, desc: str = "runs",
              cache=None) -> list[dict]:
     """Run jobs `workers` at a time in separate processes (1 worker: here, one after another); results in job order.
@@ -448,24 +482,24 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = T
     shown = bar(total=len(jobs), desc=desc, unit="run", disable=not progress or not jobs)   # the runs to do now
     if not jobs:
         pass
-    elif workers <= 1 or len(jobs) <= 1:
+    elif workers <= 1 or (len(jobs) <= 1 and "pool" not in _POOL):
         for i, job in enumerate(jobs):
             results[i] = run_job(job)
             shown.update(1)
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        env = {k: v for k, v in os.environ.items() if k.startswith(("PRETRAIN_LESSONS_", "HF_", "TRANSFORMERS_"))}
-        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
         # Longest first: a long run started last would leave the other cores idle while it finishes.
         longest_first = sorted(range(len(jobs)), key=lambda i: -expected_cost(jobs[i]))
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init, initargs=(dict(_DATA), env)) as pool:
-            futures = {pool.submit(run_job, jobs[i]): i for i in longest_first}
+        pool = _pool(workers)
+        futures = {pool.submit(run_job, jobs[i]): i for i in longest_first}
+        try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 shown.update(1)
+        except BaseException:   # an error or an interrupt: drop the queued runs and this pool (a fresh one next time)
+            close_pool()
+            raise
     shown.close()
     for i, result in zip(todo, results):
         if cache is not None:

@@ -137,6 +137,12 @@ def test_parallel_workers_give_the_serial_results(data):
     for a, b in zip(serial, parallel):
         assert (a["n"], a["draw"]) == (b["n"], b["draw"])
         np.testing.assert_array_equal(a["test_pred"], b["test_pred"])
+    pool = le._POOL["pool"]
+    again = le.run_jobs(jobs[:1], workers=2, progress=False)          # the same data: the same worker processes
+    assert le._POOL["pool"] is pool
+    np.testing.assert_array_equal(again[0]["test_pred"], serial[0]["test_pred"])
+    le.close_pool()
+    assert "pool" not in le._POOL
 
 
 def test_results_are_cached_under_a_key_of_their_settings(data, tmp_path):
