@@ -550,17 +550,17 @@ def lr_for_budgets(chosen: dict[tuple[str, int], float], budgets: dict[str, list
 
 def draw_jobs(budgets: dict[str, list[int]], lrs: dict[tuple[str, int], float], draws: int,
               done: list[dict] = (), save: dict[tuple[str, int, int], str] | None = None,
-              fewer: dict[tuple[str, int], int] | None = None) -> list[dict]:
+              draws_for: dict[tuple[str, int], int] | None = None) -> list[dict]:
     """Every draw of every (model, budget) at its learning rate, except the runs already in `done`.
 
     `save` maps (model, budget, draw) to a folder where that run saves its fine-tuned model (save_pretrained);
-    `fewer` maps (model, budget) to a smaller number of draws for that pair (e.g. one run of a slow model on all
-    labels, where every draw has the same labels anyway)."""
+    `draws_for` maps (model, budget) to its own number of draws: fewer (one run of a slow model on all labels, where
+    every draw has the same labels anyway) or more (where a comparison needs them)."""
     have = {(r["model"], r["n"], r.get("draw", 0), r.get("lr")) for r in done}
-    save, fewer = save or {}, fewer or {}
+    save, draws_for = save or {}, draws_for or {}
     return [{"model": m, "n": n, "draw": d, "lr": lrs[(m, n)],
              **({"save_to": str(save[(m, n, d)])} if (m, n, d) in save else {})}
-            for m, ns in budgets.items() for n in ns for d in range(fewer.get((m, n), draws))
+            for m, ns in budgets.items() for n in ns for d in range(draws_for.get((m, n), draws))
             if (m, n, d, lrs[(m, n)]) not in have]
 
 

@@ -111,6 +111,10 @@ def test_draw_jobs_skip_runs_already_done_and_mark_the_one_to_save():
     assert [(j["draw"], j.get("save_to")) for j in jobs] == [(1, None), (2, "/somewhere")]
     runs = le.chosen_runs(done, lrs)
     assert runs == done[:1]
+    lrs[(le.MINILM, 10_000)] = 1e-4
+    more_and_fewer = le.draw_jobs({le.MINILM: [100, 10_000]}, lrs, 3,
+                                  draws_for={(le.MINILM, 100): 5, (le.MINILM, 10_000): 1})
+    assert [(j["n"], j["draw"]) for j in more_and_fewer] == [(100, d) for d in range(5)] + [(10_000, 0)]
 
 
 def test_fixed_jobs_run_once_on_all_labels():
