@@ -7,13 +7,12 @@ from tqdm.std import tqdm as _text_tqdm
 
 
 class _StoredBar(_text_tqdm):
-    """A text bar for stored notebook outputs: no 0 % line, and the final line written in one piece with its newline,
-    so nothing is left behind as a blank fragment."""
+    """A text bar for stored notebook outputs: one line when it closes (what was done, how long it took), written in
+    one piece with its newline. Nothing is drawn on the way: every redraw would stay in the stored output as a
+    fragment of its own."""
 
     def display(self, msg=None, pos=None):
-        if self.n == 0 or msg == "":
-            return True
-        return super().display(msg, pos)
+        return True
 
     def close(self):
         if self.disable:
@@ -35,11 +34,10 @@ def bar(iterable=None, **kwargs):
     if mode == "off":
         kwargs["disable"] = True
     if mode == "text":
-        # Stored notebook outputs: the final state of each bar (and one line a minute), not hundreds of redraws;
-        # a bar that erases itself would leave only blank fragments, so it is not drawn at all.
+        # Stored notebook outputs: the final state of each bar, not hundreds of redraws; a bar that erases itself
+        # would leave nothing worth keeping, so it is not drawn at all.
         if not kwargs.get("leave", True):
             kwargs["disable"] = True
-        kwargs.setdefault("mininterval", 60.0)
         kwargs.setdefault("ascii", True)
         kwargs.pop("dynamic_ncols", None)
         kwargs.setdefault("ncols", 100)

@@ -320,7 +320,8 @@ def execute_many(paths: list[Path], workers: int = 1, timeout: int = 600, env: d
 
     Copies of the same notebook (same file name) run one after the other, so that they never write the same
     checkpoint at once. With `private_data`, each notebook gets a data folder of its own there (the assets
-    linked, its own checkpoints), so that notebooks running side by side never share what they write.
+    linked, its own checkpoints), so that notebooks running side by side never share what they write. Notebooks
+    start in the order given: put the longest first.
     """
     base = {**os.environ, **(env or {})}
     if workers > 1:

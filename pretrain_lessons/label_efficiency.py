@@ -315,6 +315,9 @@ def _worker_init(data: dict, env: dict) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()   # save_pretrained's "Writing model shards" bar would land in the notebook
     _DATA.clear()
     _DATA.update(data)
 
@@ -482,7 +485,7 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, progress: bool = T
     shown = bar(total=len(jobs), desc=desc, unit="run", disable=not progress or not jobs)   # the runs to do now
     if not jobs:
         pass
-    elif workers <= 1 or (len(jobs) <= 1 and "pool" not in _POOL):
+    elif workers <= 1:   # the only in-process path: a job's thread count (and so its floats) never depends on history
         for i, job in enumerate(jobs):
             results[i] = run_job(job)
             shown.update(1)

@@ -233,10 +233,19 @@ def repeated_runs(results: dict, *, grid=None, xlabel: str = "labelled examples"
             if left in means and right in means:
                 ax.plot([position[left], position[right]], [means[left], means[right]], color=colour, lw=1.2,
                         alpha=0.8, zorder=1)
-    for j, (label, value) in enumerate((baselines or {}).items()):
+    for value in (baselines or {}).values():
         ax.axhline(value * factor, color="0.45", ls=(0, (4, 3)), lw=1, zorder=0)
-        ax.annotate(label, (1, value * factor), xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                    textcoords="offset points", ha="right", fontsize=8, color="0.35")
+    low, high = ax.get_ylim()
+    right_side = []   # the heights of the labels written at the right end so far
+    for label, value in sorted((baselines or {}).items(), key=lambda kv: -kv[1]):
+        y = value * factor
+        # Two baselines a few percent of the axis apart would print their labels on top of each other: the second
+        # goes to the left end of its line.
+        right = all(abs(y - other) > 0.04 * (high - low) for other in right_side)
+        if right:
+            right_side.append(y)
+        ax.annotate(label, (1 if right else 0, y), xycoords=("axes fraction", "data"), xytext=(-4 if right else 4, 3),
+                    textcoords="offset points", ha="right" if right else "left", fontsize=8, color="0.35")
     if logx:
         ax.set_xscale("log")
     ax.set_xticks(xs, [(xticklabels or {}).get(x, f"{x:,}") for x in xs])

@@ -160,3 +160,13 @@ def test_repeated_runs_draws_every_run_and_no_line_across_a_gap():
     segments = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
     assert len(segments) == 2, "bag of words 100-300-1000 joined; MiniLM 100 and 1000 never joined across 300"
     assert ax.get_ylabel() == "test accuracy (%)"
+
+
+def test_baselines_close_together_get_labels_that_do_not_overlap():
+    matplotlib.use("Agg")
+    from pretrain_lessons.plots import repeated_runs
+
+    fig = repeated_runs({"snapshot": {0: [0.56, 0.6, 0.63], 3000: [0.65, 0.66, 0.65]}}, percent=True,
+                        baselines={"from scratch": 0.673, "bag of words": 0.672, "always fresh": 0.578})
+    anchors = {t.get_text(): t.xy[0] for t in fig.axes[0].texts}
+    assert anchors == {"from scratch": 1, "bag of words": 0, "always fresh": 1}
