@@ -57,6 +57,8 @@ RECIPE_WHY = {
     "initializer_range": "BERT's 0.02 was set for width 768; at 128 it leaves attention flat (measured below)",
     "dropout": "off: one pass over a large corpus does not over-fit (ablation below)",
     "num_layers": "bert-base has 12",
+    "num_heads": "two heads of 64 dimensions each (bert-base: 12 heads of 64)",
+    "intermediate_size": "the feed-forward layer is 4 × the hidden size, BERT's ratio (bert-base: 3,072)",
     "block_size": "most reviews fit in 64 tokens; attention's cost grows with the square of the length",
     "batch_size": "more, smaller steps left the plateau sooner than fewer, larger ones (ablation below)",
     "steps": "optimizer steps; the passes over the training rows are printed below",
@@ -68,6 +70,9 @@ RECIPE_WHY = {
     "review_texts": "None: every training-split review (texts only, no labels)",
     "review_repeats": "each review is masked afresh four times per pass",
     "eval_blocks": "held-out blocks scored during training (all of them are scored at the end)",
+    "eval_every": "steps between held-out scores: enough points for the curves, each costs only a pass over eval_blocks",
+    "max_chars_per_book": "None: whole books (the smoke scale keeps the first 20,000 characters, to run in seconds)",
+    "seed": "fixes the initial weights (seed) and the shuffling and masking (seed + 1): the same model every run",
 }
 
 
@@ -494,15 +499,25 @@ class Questions:
         return len(self.input_ids)
 
 
-def questions_of(blocks: torch.Tensor, tokenizer, mlm_probability: float = 0.15, seed: int = 1234) -> Questions:
-    """Blocks of token ids, masked BERT's way once with a fixed seed."""
+def questions_of(blocks: torch.Tensor, tokenizer, mlm_probability: float = 0.15, seed: int = 1234,
+                 attention_mask: torch.Tensor | None = None) -> Questions:
+    """Blocks of token ids, masked BERT's way once with a fixed seed. Padded rows (one review per row) need their
+    attention_mask; without one every position is attended to (full book blocks)."""
     masked, labels = mask_tokens(blocks, tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
-    return Questions(masked, torch.ones_like(masked), labels, tokenizer.mask_token_id)
+    mask = torch.ones_like(masked) if attention_mask is None else attention_mask
+    return Questions(masked, mask, labels, tokenizer.mask_token_id)
 
 
 def held_out_questions(data: "MLMData", mlm_probability: float = 0.15, seed: int = 1234) -> Questions:
     """Every held-out block, masked BERT's way once with a fixed seed."""
     return questions_of(data.held_out_blocks, data.tokenizer, mlm_probability, seed)
+
+
+def eval_questions(data: "MLMData") -> Questions:
+    """The questions scored during training (the `eval_blocks` held-out blocks of `data.held_out_loader`), for
+    scoring position by position: the same positions, so the same loss as `train.evaluate` on that loader."""
+    ids, attention_mask, labels = data.held_out_loader.tensors
+    return Questions(ids, attention_mask, labels, data.tokenizer.mask_token_id)
 
 
 @dataclass
@@ -537,6 +552,7 @@ class Scores:
 
     @property
     def loss_se(self) -> float:
+        """Standard error of the mean loss over the scored positions (taken as independent draws)."""
         return float(self.loss.double().std() / len(self.loss) ** 0.5)
 
     @property
@@ -547,10 +563,19 @@ class Scores:
 
         return math.exp(self.mean_loss)
 
+    @property
+    def pseudo_perplexity_interval(self) -> tuple[float, float]:
+        """95 % interval of the pseudo-perplexity: exp(mean loss ± 1.96 standard errors)."""
+        import math
+
+        return math.exp(self.mean_loss - 1.96 * self.loss_se), math.exp(self.mean_loss + 1.96 * self.loss_se)
+
     def row(self) -> dict:
+        low, high = self.pseudo_perplexity_interval
         return {"positions": len(self.loss), "accuracy %": round(100 * self.accuracy, 2),
                 "± se": round(100 * self.accuracy_se, 2), "loss (nats)": round(self.mean_loss, 3),
-                "pseudo-perplexity": round(self.pseudo_perplexity, 1)}
+                "loss ± se": round(self.loss_se, 3), "pseudo-perplexity": round(self.pseudo_perplexity, 1),
+                "pseudo-perplexity 95 % interval": f"{low:.1f}–{high:.1f}"}
 
 
 @torch.no_grad()
@@ -654,20 +679,40 @@ def context_probe(model, questions: Questions, tokenizer, rows: int = 1024, seed
 
 
 @torch.no_grad()
-def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
-    """For each [MASK] in `text`, the k most likely tokens and their probabilities."""
+def mask_probabilities(model, tokenizer, text: str) -> torch.Tensor:
+    """(number of [MASK]s in `text`, vocabulary): the model's probabilities for each [MASK], in order."""
     model.eval()
     enc = tokenizer(text, return_tensors="pt", truncation=True,
                     max_length=model.config.max_position_embeddings)
     device = next(model.parameters()).device
     logits = model(**{k_: v.to(device) for k_, v in enc.items()}).logits[0]
     where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
+    return logits[where].float().softmax(-1).cpu()
+
+
+def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+    """For each [MASK] in `text`, the k most likely tokens and their probabilities."""
     out = []
-    for position in where.tolist():
-        probs = logits[position].softmax(-1)
+    for probs in mask_probabilities(model, tokenizer, text):
         top = probs.topk(k)
         out.append([(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(top.values, top.indices)])
     return out
+
+
+def rank_of(model, tokenizer, text: str, word: str) -> list[tuple[int, float]] | None:
+    """For each [MASK] in `text`: the rank of `word` among the model's guesses (1 = its top guess) and its
+    probability. `word` is a token of the vocabulary (such as '##s') or a word the tokenizer keeps as one piece;
+    None otherwise (one [MASK] is one piece)."""
+    word, vocab = word.strip(), tokenizer.get_vocab()
+    if word in vocab:
+        token = vocab[word]
+    else:
+        pieces = tokenizer.tokenize(word)
+        if len(pieces) != 1 or pieces[0] == tokenizer.unk_token:
+            return None
+        token = tokenizer.convert_tokens_to_ids(pieces[0])
+    return [(int((probs > probs[token]).sum()) + 1, float(probs[token]))
+            for probs in mask_probabilities(model, tokenizer, text)]
 
 
 def seed001_pretraining(model, tokenizer, texts: list[str], steps: int, *, batch_size: int = 32, lr: float = 1e-4,

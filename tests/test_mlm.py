@@ -137,6 +137,7 @@ def test_recipes_are_sane():
     assert r.hidden_size % r.num_heads == 0 and 0 < r.mlm_probability < 1
     config = mlm.tiny_bert_config(1000)
     assert config.vocab_size == 1000 and config.num_hidden_layers == 2
+    assert set(mlm.RECIPE_WHY) == {f.name for f in dataclasses.fields(mlm.Recipe)}, "every recipe field has a reason"
 
 
 def test_recipe_sets_initial_weight_scale_and_dropout(tokenizer):
@@ -276,3 +277,27 @@ def test_tokenizer_numbers_its_pieces_in_a_fixed_order(tokenizer):
     order = sorted(vocab, key=vocab.get)
     assert order[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and order[5:] == sorted(order[5:])
     assert tokenizer.tokenize("the cat sat on the mat") == ["the", "cat", "sat", "on", "the", "mat"]
+
+
+def test_eval_questions_score_the_training_curve_positions_with_an_interval(tokenizer):
+    import math
+
+    from pretrain_lessons.train import evaluate
+
+    blocks = mlm.make_blocks(tokenizer, TEXTS, block_size=32)
+    data = mlm.MLMData(tokenizer, blocks[:-8], blocks[-8:], None,
+                       mlm.fixed_masked_loader(blocks[-8:], tokenizer, batch_size=4))
+    model = mlm.new_model(RECIPE, tokenizer)
+    s = mlm.score(model, mlm.eval_questions(data))
+    assert s.mean_loss == pytest.approx(evaluate(model, data.held_out_loader, progress=False)["loss"], abs=1e-4)
+    low, high = s.pseudo_perplexity_interval
+    assert low < s.pseudo_perplexity < high
+    assert math.log(high) - math.log(s.pseudo_perplexity) == pytest.approx(1.96 * s.loss_se)
+    assert s.row()["loss ± se"] == round(s.loss_se, 3) and "–" in s.row()["pseudo-perplexity 95 % interval"]
+
+
+def test_padded_review_questions_keep_their_attention_mask(tokenizer):
+    ids, mask = mlm.one_per_row(tokenizer, ["the cat sat on the mat"] * 20, block_size=16)
+    q = mlm.questions_of(ids, tokenizer, 0.3, attention_mask=mask)
+    assert torch.equal(q.attention_mask, mask) and (q.labels[mask == 0] == -100).all()
+    assert torch.equal(mlm.questions_of(ids, tokenizer, 0.3).attention_mask, torch.ones_like(ids))

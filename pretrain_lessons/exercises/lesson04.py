@@ -1,4 +1,5 @@
-"""Exercises of 04_bert_mlm_pretraining: MLM labels, how many tokens are masked, what a perplexity ratio means."""
+"""Exercises of 04_bert_mlm_pretraining: MLM labels, how many tokens are masked, what a perplexity ratio means,
+judging a difference, scoring at [MASK] only, and changing the 80/10/10 mix."""
 from __future__ import annotations
 
 import math
@@ -223,4 +224,84 @@ q5 = Exercise(
                    "def mask_accuracy(input_ids, labels, logits, mask_token_id):\n"
                    "    at_mask = (input_ids == mask_token_id) & (labels != -100)\n"
                    "    return 100 * (logits.argmax(-1)[at_mask] == labels[at_mask]).float().mean().item()"],
+)
+
+
+# ---------------------------------------------------------------- q6: change the 80/10/10 mix (no random tokens)
+
+# Token ids for q6: 1,000 rows of [CLS] + 62 ordinary tokens + [SEP], in a vocabulary of 1,000 whose first five ids are
+# the special tokens ([PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4).
+Q6_IDS = {"mask_token_id": 4, "vocab_size": 1000, "special_ids": [0, 1, 2, 3, 4]}
+_q6 = torch.Generator().manual_seed(6)
+Q6_BLOCKS = torch.cat([torch.full((1000, 1), 2), torch.randint(5, 1000, (1000, 62), generator=_q6),
+                       torch.full((1000, 1), 3)], dim=1)
+del _q6
+
+
+def q6_shares(masked: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Shares measured on Q6_BLOCKS: chosen / ordinary tokens; [MASK], random and unchanged / chosen."""
+    ordinary = ~torch.isin(Q6_BLOCKS, torch.tensor(Q6_IDS["special_ids"]))
+    chosen = labels != -100
+    n = max(1, int(chosen.sum()))
+    return {"chosen": float(chosen.sum()) / int(ordinary.sum()),
+            "mask": float((chosen & (masked == Q6_IDS["mask_token_id"])).sum()) / n,
+            "random": float((chosen & (masked != Q6_IDS["mask_token_id"]) & (masked != Q6_BLOCKS)).sum()) / n,
+            "unchanged": float((chosen & (masked == Q6_BLOCKS)).sum()) / n}
+
+
+def _check_q6(answer):
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2
+            and all(isinstance(t, torch.Tensor) for t in answer)):
+        raise Incorrect("give the pair (masked input_ids, labels) that text.mask_tokens returns.")
+    masked, labels = answer
+    if masked.shape != Q6_BLOCKS.shape or labels.shape != Q6_BLOCKS.shape:
+        raise Incorrect(f"mask ex.Q6_BLOCKS itself: both tensors must have its shape {tuple(Q6_BLOCKS.shape)}.")
+    chosen = labels != -100
+    if bool(chosen.all()):
+        raise Incorrect("every position carries a label — seed 001's copy task. Let text.mask_tokens choose the "
+                        "positions: the others get −100.")
+    if not torch.equal(labels[chosen], Q6_BLOCKS[chosen]):
+        raise Incorrect("the labels at the chosen positions must be the original tokens of ex.Q6_BLOCKS.")
+    if not torch.equal(masked[~chosen], Q6_BLOCKS[~chosen]):
+        raise Incorrect("tokens that were not chosen must stay as they are: mask ex.Q6_BLOCKS, not other blocks.")
+    s = q6_shares(masked, labels)
+    seen = (f"(measured: {100 * s['chosen']:.1f} % chosen; of those {100 * s['mask']:.1f} % [MASK], "
+            f"{100 * s['random']:.1f} % random, {100 * s['unchanged']:.1f} % unchanged)")
+    if abs(s["chosen"] - 0.15) > 0.01:
+        raise Incorrect(f"choose 15 % of the ordinary tokens, as before {seen}. mlm_probability is the share chosen; "
+                        "the other two probabilities split the chosen tokens.")
+    if s["random"] > 0.005:
+        if abs(s["random"] - 0.1) < 0.03 and abs(s["unchanged"] - 0.1) < 0.03:
+            raise Incorrect(f"that is BERT's own 80/10/10 mix {seen}, the default. Change random_replace_prob so that no "
+                            "chosen token becomes a random token.")
+        if abs(s["random"] - 0.2) < 0.03:
+            raise Incorrect(f"that is 80 % [MASK] and 20 % random tokens {seen}: random_replace_prob is the share "
+                            "that becomes a random token. The unchanged share is what is left: 1 − mask − random.")
+        raise Incorrect(f"some chosen tokens still become a random token {seen}: set random_replace_prob to 0.")
+    if abs(s["mask"] - 0.8) > 0.03 or abs(s["unchanged"] - 0.2) > 0.03:
+        raise Incorrect(f"no random tokens now, but the mix is not 80 % [MASK] and 20 % unchanged {seen}: "
+                        "mask_replace_prob is the share of the chosen tokens shown as [MASK].")
+    return f"{seen[1:-1]}. The unchanged 20 % is the share no parameter names: 1 − 0.8 − 0."
+
+
+q6 = Exercise(
+    name="q6",
+    question=("Change the masking set-up: mask ex.Q6_BLOCKS with text.mask_tokens (its ids: **ex.Q6_IDS) so that 15 % of "
+              "the ordinary tokens are chosen and, of those, 80 % become [MASK], none becomes a random token and 20 % "
+              "stay unchanged. Give the (masked, labels) pair it returns."),
+    checker=_check_q6,
+    hint_text=("text.mask_tokens takes mlm_probability (the share of ordinary tokens chosen) and, for the chosen ones, "
+               "mask_replace_prob and random_replace_prob. Nothing names the unchanged share: it is 1 − mask − random."),
+    solution_code=("masked_and_labels = text.mask_tokens(ex.Q6_BLOCKS, mlm_probability=0.15, mask_replace_prob=0.8,\n"
+                   "                                     random_replace_prob=0.0, **ex.Q6_IDS)"),
+    answer_name="masked_and_labels",
+    setup="from pretrain_lessons import text\nfrom pretrain_lessons.exercises import lesson04 as ex",
+    wrong_answers=["masked_and_labels = text.mask_tokens(ex.Q6_BLOCKS, **ex.Q6_IDS)",
+                   "masked_and_labels = text.mask_tokens(ex.Q6_BLOCKS, mlm_probability=0.15, mask_replace_prob=0.8, "
+                   "random_replace_prob=0.2, **ex.Q6_IDS)",
+                   "masked_and_labels = text.mask_tokens(ex.Q6_BLOCKS, mlm_probability=0.15 * 0.8, mask_replace_prob=1.0, "
+                   "random_replace_prob=0.0, **ex.Q6_IDS)",
+                   "masked_and_labels = text.mask_tokens(ex.Q6_BLOCKS, mlm_probability=0.15, mask_replace_prob=1.0, "
+                   "random_replace_prob=0.0, **ex.Q6_IDS)",
+                   "masked_and_labels = (ex.Q6_BLOCKS, ex.Q6_BLOCKS)"],
 )
