@@ -58,6 +58,13 @@ def preprocess_keep_negations(text: str) -> list[str]:
     return [t for t in tokens if t.isalpha() and t not in stop]
 
 
+def has_negation(text: str) -> bool:
+    """Whether a text holds a negation of NEGATIONS or OTHER_NEGATIONS (NLTK's tokens; "n't" counts as "not")."""
+    import nltk
+
+    return any(("not" if t == "n't" else t.lower()) in NEGATIONS | OTHER_NEGATIONS for t in nltk.word_tokenize(text))
+
+
 # ---------------------------------------------------------------- masking for the masked language model
 
 

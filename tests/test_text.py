@@ -212,3 +212,10 @@ def test_tuned_bow_baseline_chooses_on_validation_only():
     assert (scrambled["predictions"] == result["predictions"]).all()
     with pytest.raises(ValueError):
         text.tuned_bow_baseline(*train, *val, *test, models=("svm",))
+
+
+def test_has_negation_reads_contractions_and_the_words_nltk_keeps():
+    from pretrain_lessons.text import has_negation
+
+    assert has_negation("I couldn't recommend this film more.") and has_negation("Never boring for a second.")
+    assert has_negation("Not bad at all.") and not has_negation("A knotty, notable film.")
